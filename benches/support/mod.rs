@@ -1,0 +1,59 @@
+//! Shared by the benches: test servers and machine-state reporting.
+#![allow(dead_code, unreachable_pub)]
+
+use locus::{Flow, GenServer, ReplyHandle, ServerCtx};
+
+/// Replies with what it is sent.
+pub struct Echo;
+
+impl GenServer for Echo {
+    type Call = u64;
+    type Reply = u64;
+    type Cast = u64;
+    type Info = ();
+
+    async fn handle_call(
+        &mut self,
+        n: u64,
+        from: ReplyHandle<u64>,
+        _: &mut ServerCtx<Self>,
+    ) -> Flow {
+        from.reply(n);
+        Flow::Continue
+    }
+
+    async fn handle_cast(&mut self, _: u64, _: &mut ServerCtx<Self>) -> Flow {
+        Flow::Continue
+    }
+}
+
+/// The 1-minute load average, printed beside every figure: these machines change speed
+/// with their neighbours.
+pub fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// Resident memory of this process in bytes.
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+/// The runtime every bench uses: tokio's multi-threaded scheduler, as applications use it.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}

@@ -1,0 +1,108 @@
+//! Where a message goes: a pid, a name on this node, or a name on another node.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::node::NodeName;
+
+use super::Pid;
+
+/// The destination of a send, call or cast: a [`Pid`], a name registered on this node, or a
+/// name on another node (Erlang's `{Name, Node}`).
+///
+/// Conversions exist from `Pid`, `&Pid`, `&str`, `String` and `(name, node)` tuples, so every
+/// API that takes `impl Into<Dest>` accepts all of them.
+///
+/// ```
+/// use locus::{Dest, NodeName};
+///
+/// let node: NodeName = "n2@127.0.0.1".parse()?;
+/// let d: Dest = ("ping", node).into();
+/// assert_eq!(d.to_string(), "ping@n2@127.0.0.1");
+/// # Ok::<(), locus::NodeNameError>(())
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub enum Dest {
+    /// A process by pid, on any node.
+    Pid(Pid),
+    /// A name registered on the local node.
+    Name(Arc<str>),
+    /// A name registered on the given node (which may be the local node).
+    Remote(Arc<str>, NodeName),
+}
+
+impl fmt::Display for Dest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Dest::Pid(p) => fmt::Display::fmt(p, f),
+            Dest::Name(n) => f.write_str(n),
+            Dest::Remote(n, node) => write!(f, "{n}@{node}"),
+        }
+    }
+}
+
+impl fmt::Debug for Dest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl From<Pid> for Dest {
+    fn from(p: Pid) -> Self {
+        Dest::Pid(p)
+    }
+}
+
+impl From<&Pid> for Dest {
+    fn from(p: &Pid) -> Self {
+        Dest::Pid(p.clone())
+    }
+}
+
+impl From<&str> for Dest {
+    fn from(n: &str) -> Self {
+        Dest::Name(Arc::from(n))
+    }
+}
+
+impl From<String> for Dest {
+    fn from(n: String) -> Self {
+        Dest::Name(Arc::from(n))
+    }
+}
+
+impl From<&String> for Dest {
+    fn from(n: &String) -> Self {
+        Dest::Name(Arc::from(n.as_str()))
+    }
+}
+
+impl From<&Dest> for Dest {
+    fn from(d: &Dest) -> Self {
+        d.clone()
+    }
+}
+
+impl From<(&str, NodeName)> for Dest {
+    fn from((n, node): (&str, NodeName)) -> Self {
+        Dest::Remote(Arc::from(n), node)
+    }
+}
+
+impl From<(&str, &NodeName)> for Dest {
+    fn from((n, node): (&str, &NodeName)) -> Self {
+        Dest::Remote(Arc::from(n), node.clone())
+    }
+}
+
+impl From<(String, NodeName)> for Dest {
+    fn from((n, node): (String, NodeName)) -> Self {
+        Dest::Remote(Arc::from(n), node)
+    }
+}
+
+impl From<(&String, &NodeName)> for Dest {
+    fn from((n, node): (&String, &NodeName)) -> Self {
+        Dest::Remote(Arc::from(n.as_str()), node.clone())
+    }
+}

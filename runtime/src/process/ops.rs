@@ -1,0 +1,330 @@
+//! Operations on processes by pid or name: send, exit signals, links, monitors, names.
+//!
+//! Everything here is synchronous and takes effect at once on this node; a pid of another
+//! node is handed to the distribution layer.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::sync::oneshot;
+
+use super::cell::{Delivery, ProcessCell, Watcher, current_pid_id};
+use super::signal::SysSignal;
+use super::{Dest, Down, Exit, ExitReason, MonitorRef, NoProcError, Pid, RegisterError, SendError};
+use crate::node::{Node, NodeName};
+
+impl Node {
+    /// Whether `pid` belongs to this incarnation of this node.
+    pub(crate) fn is_local(&self, pid: &Pid) -> bool {
+        pid.creation() == self.creation()
+            && (pid.node().same_alloc(self.name()) || pid.node() == self.name())
+    }
+
+    /// The local process with this pid, if alive.
+    pub(crate) fn cell(&self, pid: &Pid) -> Option<Arc<dyn ProcessCell>> {
+        if self.is_local(pid) {
+            self.procs().get(pid.id())
+        } else {
+            None
+        }
+    }
+
+    fn with_cell<R>(&self, pid: &Pid, f: impl FnOnce(&dyn ProcessCell) -> R) -> Option<R> {
+        if self.is_local(pid) {
+            self.procs().with(pid.id(), f)
+        } else {
+            None
+        }
+    }
+
+    /// The pid used as the sender of signals that come from the node itself rather than from
+    /// a process (for example [`Node::exit`]).
+    pub(crate) fn node_pid(&self) -> Pid {
+        Pid::new(self.name().clone(), 0, self.creation())
+    }
+
+    /// Sends `msg` to `dest`: a pid, a local name, or `(name, node)` (Erlang's `send/2`).
+    ///
+    /// A local send moves the value into the mailbox; nothing is serialized. Messages from
+    /// one sender to one process arrive in the order sent.
+    ///
+    /// # Errors
+    ///
+    /// For a local destination, [`SendError::NoProc`] if the process is gone or the name is
+    /// not registered, and [`SendError::BadType`] if the process takes another message type;
+    /// the message is handed back. A remote destination that is missing is not an error: the
+    /// message is dropped there, as in Erlang.
+    pub fn send<T: Send + 'static>(
+        &self,
+        dest: impl Into<Dest>,
+        msg: T,
+    ) -> Result<(), SendError<T>> {
+        let from = self.node_pid();
+        self.send_from(&from, dest.into(), msg)
+    }
+
+    pub(crate) fn send_from<T: Send + 'static>(
+        &self,
+        _from: &Pid,
+        dest: Dest,
+        msg: T,
+    ) -> Result<(), SendError<T>> {
+        let mut slot = Some(msg);
+        let outcome = self.deliver_to(&dest, &mut slot, false);
+        match (outcome, slot) {
+            (DeliverTo::WrongType, Some(msg)) => Err(SendError::BadType(msg)),
+            (DeliverTo::NoProc, Some(msg)) => Err(SendError::NoProc(msg)),
+            // Remote and unreachable destinations drop the message, as in Erlang.
+            _ => Ok(()),
+        }
+    }
+
+    /// Offers the value in `slot` to the process at `dest`. On success the slot is emptied;
+    /// otherwise the value stays there. With `refuse_self`, a destination that is the
+    /// process being run on this thread is refused (a call to oneself).
+    pub(crate) fn deliver_to<T: Send + 'static>(
+        &self,
+        dest: &Dest,
+        slot: &mut Option<T>,
+        refuse_self: bool,
+    ) -> DeliverTo {
+        let me = if refuse_self {
+            current_pid_id(self.key())
+        } else {
+            None
+        };
+        let offer = |cell: &dyn ProcessCell| {
+            if me.is_some() && me == Some(cell.core().pid().id()) {
+                return DeliverTo::CallingSelf;
+            }
+            match cell.deliver(slot) {
+                Delivery::Queued => DeliverTo::Queued,
+                Delivery::WrongType => DeliverTo::WrongType,
+                Delivery::Closed => DeliverTo::NoProc,
+            }
+        };
+        let outcome = match dest {
+            Dest::Pid(pid) if self.is_local(pid) => self.procs().with(pid.id(), offer),
+            Dest::Pid(pid) => return DeliverTo::Unreachable(pid.node().clone()),
+            Dest::Name(name) => self.names().with(name, offer),
+            Dest::Remote(name, node) if node == self.name() => self.names().with(name, offer),
+            // Distribution arrives with its own issue; until then another node is unreachable.
+            Dest::Remote(_, node) => return DeliverTo::Unreachable(node.clone()),
+        };
+        outcome.unwrap_or(DeliverTo::NoProc)
+    }
+
+    /// Sends an exit signal to `pid` (Erlang's `exit/2`), from the node itself.
+    ///
+    /// - [`ExitReason::Kill`] kills the process even if it traps exits; it ends with
+    ///   [`ExitReason::Killed`].
+    /// - A process that traps exits receives [`Signal::Exit`](crate::Signal::Exit) instead.
+    /// - Otherwise [`ExitReason::Normal`] is ignored and any other reason kills the process
+    ///   with that reason.
+    pub fn exit(&self, pid: &Pid, reason: ExitReason) {
+        let from = self.node_pid();
+        self.exit_signal(&from, pid, reason, false);
+    }
+
+    /// Delivers an exit signal. `via_link` says it comes from a linked process that ended
+    /// (the link is then gone) rather than from an `exit` call.
+    pub(crate) fn exit_signal(&self, from: &Pid, to: &Pid, reason: ExitReason, via_link: bool) {
+        self.with_cell(to, |cell| {
+            let core = cell.core();
+            if via_link {
+                core.remove_link(from);
+            }
+            if reason == ExitReason::Kill && !via_link {
+                core.kill(ExitReason::Killed);
+            } else if core.traps_exits() {
+                cell.push_signal(SysSignal::Exit(Exit {
+                    from: from.clone(),
+                    reason,
+                }));
+            } else if reason != ExitReason::Normal {
+                core.kill(reason);
+            }
+        });
+    }
+
+    /// Links `a` (the caller, alive) and `b`.
+    pub(crate) fn link(&self, a: &Pid, b: &Pid) -> Result<(), NoProcError> {
+        // `a` first: if `b` turns out dead we undo; if `b` dies after accepting the link, its
+        // exit reaches `a` through it.
+        self.with_cell(a, |cell| cell.core().add_link(b));
+        if self.add_link_to(b, a) {
+            Ok(())
+        } else {
+            self.with_cell(a, |cell| cell.core().remove_link(b));
+            Err(NoProcError(b.clone()))
+        }
+    }
+
+    /// Records in `target` a link to `other`; false if `target` is not alive.
+    pub(crate) fn add_link_to(&self, target: &Pid, other: &Pid) -> bool {
+        self.with_cell(target, |cell| cell.core().add_link(other))
+            .unwrap_or(false)
+    }
+
+    pub(crate) fn unlink(&self, a: &Pid, b: &Pid) {
+        self.with_cell(a, |cell| cell.core().remove_link(b));
+        self.with_cell(b, |cell| cell.core().remove_link(a));
+    }
+
+    /// `watcher` monitors `target`.
+    pub(crate) fn monitor(&self, watcher: &Pid, target: &Pid) -> MonitorRef {
+        let monitor = self.make_ref();
+        let added = self
+            .with_cell(target, |cell| {
+                cell.core()
+                    .add_watcher(monitor, Watcher::Process(watcher.clone()))
+                    .is_ok()
+            })
+            .unwrap_or(false);
+        if added {
+            self.with_cell(watcher, |cell| {
+                cell.core().add_watching(monitor, target.clone())
+            });
+        } else {
+            self.deliver_down(watcher, monitor, target, ExitReason::NoProc);
+        }
+        monitor
+    }
+
+    pub(crate) fn demonitor(&self, watcher: &Pid, monitor: MonitorRef) {
+        let target = self.with_cell(watcher, |cell| cell.core().remove_watching(monitor));
+        if let Some(Some(target)) = target {
+            self.forget_monitor(&target, monitor);
+        }
+    }
+
+    /// Removes a monitor from its target's list.
+    pub(crate) fn forget_monitor(&self, target: &Pid, monitor: MonitorRef) {
+        self.with_cell(target, |cell| cell.core().remove_watcher(monitor));
+    }
+
+    pub(crate) fn deliver_down(
+        &self,
+        to: &Pid,
+        monitor: MonitorRef,
+        pid: &Pid,
+        reason: ExitReason,
+    ) {
+        self.with_cell(to, |cell| {
+            cell.push_signal(SysSignal::Down(Down {
+                monitor,
+                pid: pid.clone(),
+                reason,
+            }))
+        });
+    }
+
+    /// Waits for a process to end, from anywhere (no process needed): the returned future
+    /// resolves to its exit reason, or at once to [`ExitReason::NoProc`] if it is not alive.
+    ///
+    /// The watch is registered when this method returns, so an exit that happens before the
+    /// future is first polled is not missed.
+    pub fn watch(&self, pid: &Pid) -> ExitWatch {
+        let (tx, rx) = oneshot::channel();
+        let monitor = self.make_ref();
+        let registered = self.with_cell(pid, |cell| {
+            cell.core().add_watcher(monitor, Watcher::Waiter(tx))
+        });
+        match registered {
+            Some(Ok(())) => ExitWatch { rx: Some(rx) },
+            _ => ExitWatch { rx: None },
+        }
+    }
+
+    /// Whether `pid` is a live process of this node.
+    pub fn is_alive(&self, pid: &Pid) -> bool {
+        self.with_cell(pid, |cell| cell.core().is_alive())
+            .unwrap_or(false)
+    }
+
+    /// Number of messages waiting in the mailbox of the local process `pid` (not counting
+    /// those it has already taken but not handled).
+    pub fn mailbox_len(&self, pid: &Pid) -> Option<usize> {
+        self.with_cell(pid, |cell| cell.mailbox_len())
+    }
+
+    /// Number of live processes on this node.
+    pub fn process_count(&self) -> usize {
+        self.procs().len()
+    }
+
+    /// The process registered as `name` on this node (Erlang's `whereis/1`).
+    pub fn whereis(&self, name: &str) -> Option<Pid> {
+        self.names().whereis(name)
+    }
+
+    /// Registers `pid` under `name` on this node (Erlang's `register/2`). The name is freed
+    /// when the process ends.
+    ///
+    /// # Errors
+    ///
+    /// [`RegisterError::Taken`] names the current holder; a process has at most one name; the
+    /// process must be alive and local; names are 1 to 255 bytes without '@'.
+    pub fn register(&self, name: &str, pid: &Pid) -> Result<(), RegisterError> {
+        let cell = self
+            .cell(pid)
+            .ok_or_else(|| RegisterError::NoProc(pid.clone()))?;
+        self.register_cell(name, cell)
+    }
+
+    pub(crate) fn register_cell(
+        &self,
+        name: &str,
+        cell: Arc<dyn ProcessCell>,
+    ) -> Result<(), RegisterError> {
+        self.names().register(name, cell)
+    }
+
+    /// Removes a registered name (Erlang's `unregister/1`). Returns the pid that held it.
+    pub fn unregister(&self, name: &str) -> Option<Pid> {
+        self.names().unregister(name)
+    }
+
+    /// Every name registered on this node, sorted.
+    pub fn registered(&self) -> Vec<String> {
+        self.names().names()
+    }
+}
+
+/// The outcome of [`Node::deliver_to`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum DeliverTo {
+    Queued,
+    NoProc,
+    WrongType,
+    CallingSelf,
+    /// The destination is on a node that cannot be reached.
+    Unreachable(NodeName),
+}
+
+/// Resolves to the exit reason of a watched process. See [`Node::watch`].
+pub struct ExitWatch {
+    rx: Option<oneshot::Receiver<ExitReason>>,
+}
+
+impl fmt::Debug for ExitWatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ExitWatch").finish_non_exhaustive()
+    }
+}
+
+impl Future for ExitWatch {
+    type Output = ExitReason;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ExitReason> {
+        match &mut self.rx {
+            None => Poll::Ready(ExitReason::NoProc),
+            Some(rx) => Pin::new(rx)
+                .poll(cx)
+                .map(|r| r.unwrap_or(ExitReason::NoProc)),
+        }
+    }
+}

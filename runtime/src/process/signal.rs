@@ -1,0 +1,87 @@
+//! What a process receives: its own messages and system signals, in one FIFO.
+
+use super::{Down, Exit, Pid};
+
+/// One item from a process's mailbox: a message of its type `M`, or a system signal.
+///
+/// Messages and signals share one queue, so a message and a later signal from the same
+/// sender arrive in the order they were sent.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Signal<M> {
+    /// A message of the process's own type (including timer messages from
+    /// [`Ctx::send_after`](crate::Ctx::send_after)).
+    Message(M),
+    /// A linked process exited, or someone called `exit` on this process. Only delivered to
+    /// processes that trap exits; others die from it (unless the reason is `Normal`).
+    Exit(Exit),
+    /// A monitored process ended.
+    Down(Down),
+    /// A message arrived from another node that this process cannot decode: a different type
+    /// than its own, or bytes that do not decode. It is reported, never a panic.
+    Unexpected(Unexpected),
+}
+
+impl<M> Signal<M> {
+    /// Converts the message type, leaving system signals as they are.
+    pub fn map<N>(self, f: impl FnOnce(M) -> N) -> Signal<N> {
+        match self {
+            Signal::Message(m) => Signal::Message(f(m)),
+            Signal::Exit(e) => Signal::Exit(e),
+            Signal::Down(d) => Signal::Down(d),
+            Signal::Unexpected(u) => Signal::Unexpected(u),
+        }
+    }
+
+    /// Splits a message (`Err`) from a system signal, which is retyped for another message
+    /// type (`Ok`).
+    pub(crate) fn into_system<N>(self) -> Result<Signal<N>, M> {
+        match self {
+            Signal::Message(m) => Err(m),
+            Signal::Exit(e) => Ok(Signal::Exit(e)),
+            Signal::Down(d) => Ok(Signal::Down(d)),
+            Signal::Unexpected(u) => Ok(Signal::Unexpected(u)),
+        }
+    }
+
+    /// The message, if this is one.
+    pub fn into_message(self) -> Option<M> {
+        match self {
+            Signal::Message(m) => Some(m),
+            _ => None,
+        }
+    }
+}
+
+/// A message this process could not accept. See [`Signal::Unexpected`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Unexpected {
+    /// The sender, when known.
+    pub from: Option<Pid>,
+    /// The wire type name the sender gave.
+    pub type_name: String,
+    /// Why it could not be accepted.
+    pub error: String,
+}
+
+/// System signals as queued in a mailbox (boxed there, so that the common case, a message,
+/// stays small).
+#[derive(Debug)]
+// `Unexpected` is produced by the distribution layer.
+#[allow(dead_code)]
+pub(crate) enum SysSignal {
+    Exit(Exit),
+    Down(Down),
+    Unexpected(Unexpected),
+}
+
+impl SysSignal {
+    pub(crate) fn into_signal<M>(self) -> Signal<M> {
+        match self {
+            SysSignal::Exit(e) => Signal::Exit(e),
+            SysSignal::Down(d) => Signal::Down(d),
+            SysSignal::Unexpected(u) => Signal::Unexpected(u),
+        }
+    }
+}

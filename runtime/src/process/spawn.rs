@@ -1,0 +1,223 @@
+//! Spawning processes.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use super::cell::{AcceptFn, GiveBackFn, TypedCell, accept_exact, give_back_exact};
+use super::task::ProcessTask;
+use super::{Addr, Ctx, ExitReason, IntoExitReason, Message, Pid, RegisterError};
+use crate::node::Node;
+
+/// Options for [`Node::spawn_opts`].
+///
+/// ```
+/// use locus::{Node, SpawnOpts, Signal};
+///
+/// # #[tokio::main] async fn main() {
+/// let node = Node::builder().start().await.unwrap();
+/// let opts = SpawnOpts::new().register("logger").trap_exit(true);
+/// let logger = node
+///     .spawn_opts(opts, |mut ctx: locus::Ctx<String>| async move {
+///         while let Signal::Message(line) = ctx.recv().await {
+///             println!("{line}");
+///         }
+///     })
+///     .unwrap();
+/// assert_eq!(node.whereis("logger").as_ref(), Some(logger.pid()));
+/// # }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct SpawnOpts {
+    link: Option<Pid>,
+    name: Option<String>,
+    trap_exit: bool,
+}
+
+impl SpawnOpts {
+    /// No link, no name, exits not trapped.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Links the new process to `pid` before it runs. If `pid` is not alive, the new process
+    /// receives an exit signal with [`ExitReason::NoProc`] at once, as in Erlang.
+    pub fn link(mut self, pid: &Pid) -> Self {
+        self.link = Some(pid.clone());
+        self
+    }
+
+    /// Registers the new process under `name` before it runs; spawning fails if the name is
+    /// taken.
+    pub fn register(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Starts the process trapping exits.
+    pub fn trap_exit(mut self, on: bool) -> Self {
+        self.trap_exit = on;
+        self
+    }
+}
+
+/// How a mailbox of type `M` accepts values offered through an untyped pid or name.
+pub(crate) struct Kind<M> {
+    pub(crate) accept: AcceptFn<M>,
+    pub(crate) give_back: GiveBackFn<M>,
+}
+
+impl<M: Send + 'static> Kind<M> {
+    /// A mailbox that accepts exactly `M`.
+    pub(crate) fn exact() -> Self {
+        Self {
+            accept: accept_exact::<M>,
+            give_back: give_back_exact::<M>,
+        }
+    }
+}
+
+impl Node {
+    /// Spawns a process running `f(ctx)` and returns a typed handle to it (Erlang's `spawn`).
+    ///
+    /// The process's messages are of type `M`, which must be serializable so that other
+    /// nodes can reach it; for a message type that cannot be, use
+    /// [`spawn_local_only`](Self::spawn_local_only). The process ends when `f`'s future
+    /// completes (its output becomes the [`ExitReason`]), panics, or is killed.
+    ///
+    /// ```
+    /// use locus::{Node, Signal};
+    ///
+    /// # #[tokio::main] async fn main() {
+    /// let node = Node::builder().start().await.unwrap();
+    /// let adder = node.spawn(|mut ctx: locus::Ctx<u64>| async move {
+    ///     let mut sum = 0;
+    ///     while let Signal::Message(n) = ctx.recv().await {
+    ///         sum += n;
+    ///         println!("sum so far: {sum}");
+    ///     }
+    /// });
+    /// adder.send(2).unwrap();
+    /// # }
+    /// ```
+    pub fn spawn<M, F, Fut>(&self, f: F) -> Addr<M>
+    where
+        M: Message,
+        F: FnOnce(Ctx<M>) -> Fut,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoExitReason,
+    {
+        let cell = self.new_cell(Kind::<M>::exact(), false);
+        self.start_cell(cell, None, f)
+    }
+
+    /// Spawns a process with [`SpawnOpts`]: linked, registered, trapping exits.
+    ///
+    /// # Errors
+    ///
+    /// [`RegisterError`] if the name is taken or invalid; nothing is spawned then.
+    pub fn spawn_opts<M, F, Fut>(&self, opts: SpawnOpts, f: F) -> Result<Addr<M>, RegisterError>
+    where
+        M: Message,
+        F: FnOnce(Ctx<M>) -> Fut,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoExitReason,
+    {
+        self.spawn_kind(opts, Kind::<M>::exact(), f)
+    }
+
+    /// Spawns a process whose message type need not be serializable (it may hold channels,
+    /// closures, handles). Such a process is reachable only from this node: messages from
+    /// other nodes are reported to it as [`Signal::Unexpected`](crate::Signal::Unexpected).
+    ///
+    /// # Errors
+    ///
+    /// [`RegisterError`] if the name is taken or invalid; nothing is spawned then.
+    pub fn spawn_local_only<M, F, Fut>(
+        &self,
+        opts: SpawnOpts,
+        f: F,
+    ) -> Result<Addr<M>, RegisterError>
+    where
+        M: Send + 'static,
+        F: FnOnce(Ctx<M>) -> Fut,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoExitReason,
+    {
+        self.spawn_kind(opts, Kind::<M>::exact(), f)
+    }
+
+    pub(crate) fn spawn_kind<M, F, Fut>(
+        &self,
+        opts: SpawnOpts,
+        kind: Kind<M>,
+        f: F,
+    ) -> Result<Addr<M>, RegisterError>
+    where
+        M: Send + 'static,
+        F: FnOnce(Ctx<M>) -> Fut,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoExitReason,
+    {
+        let (cell, link) = self.prepare(opts, kind)?;
+        Ok(self.start_cell(cell, link.as_ref(), f))
+    }
+
+    /// Creates the process and registers its name; [`start_cell`](Self::start_cell) then
+    /// runs it. Returns the pid to link to.
+    pub(crate) fn prepare<M: Send + 'static>(
+        &self,
+        opts: SpawnOpts,
+        kind: Kind<M>,
+    ) -> Result<(Arc<TypedCell<M>>, Option<Pid>), RegisterError> {
+        let cell = self.new_cell(kind, opts.trap_exit);
+        if let Some(name) = &opts.name
+            && let Err(e) = self.register_cell(name, cell.clone())
+        {
+            self.procs().remove(cell.core.pid().id());
+            return Err(e);
+        }
+        Ok((cell, opts.link))
+    }
+
+    /// Creates a process cell and enters it in the process table. It can receive messages
+    /// from now on; they wait until [`start_cell`](Self::start_cell) runs it.
+    pub(crate) fn new_cell<M: Send + 'static>(
+        &self,
+        kind: Kind<M>,
+        trap_exit: bool,
+    ) -> Arc<TypedCell<M>> {
+        let pid = Pid::new(self.name().clone(), self.next_pid_id(), self.creation());
+        let cell = Arc::new(TypedCell::new(pid, kind.accept, kind.give_back));
+        cell.core.set_trap_exit(trap_exit);
+        self.procs().insert(cell.clone());
+        cell
+    }
+
+    /// Links the cell to `link` (if given) and starts its task.
+    pub(crate) fn start_cell<M, F, Fut>(
+        &self,
+        cell: Arc<TypedCell<M>>,
+        link: Option<&Pid>,
+        f: F,
+    ) -> Addr<M>
+    where
+        M: Send + 'static,
+        F: FnOnce(Ctx<M>) -> Fut,
+        Fut: Future + Send + 'static,
+        Fut::Output: IntoExitReason,
+    {
+        let pid = cell.core.pid().clone();
+        if let Some(parent) = link {
+            cell.core.add_link(parent);
+            if !self.add_link_to(parent, &pid) {
+                // Linking to a dead process: the new process gets an exit signal at once.
+                self.exit_signal(parent, &pid, ExitReason::NoProc, true);
+            }
+        }
+        let ctx = Ctx::new(cell.clone(), self.clone());
+        let task = ProcessTask::new(self.clone(), cell.clone(), f(ctx));
+        let handle = self.runtime().spawn(task);
+        cell.core.set_abort(handle.abort_handle());
+        Addr::from_cell(cell)
+    }
+}
