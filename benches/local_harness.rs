@@ -58,7 +58,10 @@ async fn call_latency(node: &Node, calls: usize) {
     );
 }
 
-async fn send_throughput(node: &Node, producers: u64, total: u64) {
+/// `yield_every`: the producer yields to the scheduler after that many sends (0: never), as
+/// the BEAM preempts a producer after its reduction budget. A producer that never yields
+/// keeps the consumer off its thread and builds one long queue.
+async fn send_throughput(node: &Node, producers: u64, total: u64, yield_every: u64) {
     let per = total / producers;
     let total = per * producers;
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
@@ -77,13 +80,21 @@ async fn send_throughput(node: &Node, producers: u64, total: u64) {
         tokio::spawn(async move {
             for i in 0..per {
                 let _ = sink.send(i);
+                if yield_every > 0 && i % yield_every == yield_every - 1 {
+                    tokio::task::yield_now().await;
+                }
             }
         });
     }
     let _ = done_rx.await;
     let el = start.elapsed();
+    let pacing = if yield_every == 0 {
+        "never yielding".to_owned()
+    } else {
+        format!("yield every {yield_every}")
+    };
     println!(
-        "local send           {:>6.1} M msg/s  ({producers} producer{}, {total} messages)  load {}",
+        "local send           {:>6.1} M msg/s  ({producers} producer{}, {pacing}, {total} messages)  load {}",
         total as f64 / el.as_secs_f64() / 1e6,
         if producers == 1 { "" } else { "s" },
         load()
@@ -147,12 +158,15 @@ fn main() {
             "locus local harness ({} mode)",
             if q { "quick" } else { "full" }
         );
-        call_latency(&node, if q { 20_000 } else { 1_000_000 }).await;
-        send_throughput(&node, 1, if q { 200_000 } else { 20_000_000 }).await;
-        send_throughput(&node, 8, if q { 200_000 } else { 20_000_000 }).await;
+        // Memory first, before other phases leave freed memory behind in the allocator.
         idle_processes(&node, if q { 10_000 } else { 100_000 }).await;
         if !q {
             idle_processes(&node, 1_000_000).await;
         }
+        call_latency(&node, if q { 20_000 } else { 1_000_000 }).await;
+        let n = if q { 200_000 } else { 20_000_000 };
+        send_throughput(&node, 1, n, 256).await;
+        send_throughput(&node, 8, n, 256).await;
+        send_throughput(&node, 1, n, 0).await;
     });
 }
