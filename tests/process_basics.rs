@@ -71,11 +71,17 @@ async fn sends_to_nobody_or_of_the_wrong_type_hand_the_message_back() {
         Err(SendError::NoProc(5)) => {}
         other => panic!("unexpected {other:?}"),
     }
-    match node.send(addr.pid(), "text") {
-        Err(SendError::BadType("text")) => {}
+    match node.send(addr.pid(), "text".to_string()) {
+        Err(SendError::BadType(t)) if t == "text" => {}
         other => panic!("unexpected {other:?}"),
     }
-    let e = node.send(addr.pid(), "text").unwrap_err();
+    // Local-only messages need not be serializable.
+    let not_serializable = std::sync::Arc::new(std::sync::Mutex::new(1u8));
+    assert!(matches!(
+        node.send_local(addr.pid(), not_serializable),
+        Err(SendError::BadType(_))
+    ));
+    let e = node.send(addr.pid(), "text".to_string()).unwrap_err();
     assert!(e.to_string().contains("does not accept"), "{e}");
 }
 

@@ -15,3 +15,6 @@ pub use gen_server::*;
 pub use node::{Node, NodeBuilder, NodeError, NodeName, NodeNameError};
 pub use process::*;
 pub use supervisor::*;
+pub mod dist;
+pub use dist::{ConnectError, HandshakeError, NodeEvent, NodeEvents};
+pub use node::NodeDownReason;

@@ -84,6 +84,10 @@ impl Registry {
         self.map.get(name).map(|cell| cell.core().pid().clone())
     }
 
+    pub(crate) fn get(&self, name: &str) -> Option<Arc<dyn ProcessCell>> {
+        self.map.get(name).map(|cell| cell.clone())
+    }
+
     /// Runs `f` on the process registered as `name`.
     pub(crate) fn with<R>(&self, name: &str, f: impl FnOnce(&dyn ProcessCell) -> R) -> Option<R> {
         self.map.get(name).map(|cell| f(&**cell))

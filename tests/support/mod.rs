@@ -32,3 +32,41 @@ pub(crate) async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
+
+/// A port that was free a moment ago (for a private port mapper per test).
+pub(crate) fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// A distributed node `name@127.0.0.1` using the port mapper on `epmd_port`.
+pub(crate) async fn named(name: &str, epmd_port: u16) -> Node {
+    Node::builder()
+        .name(format!("{name}@127.0.0.1"))
+        .cookie("test-cookie")
+        .epmd_port(epmd_port)
+        .start()
+        .await
+        .expect("node starts")
+}
+
+/// `n` nodes `n0..` on one private port mapper, each connected to `n0`, waiting until
+/// every node sees all the others.
+pub(crate) async fn cluster(n: usize) -> Vec<Node> {
+    let epmd = free_port();
+    let mut nodes = Vec::new();
+    for i in 0..n {
+        nodes.push(named(&format!("n{i}"), epmd).await);
+    }
+    for node in &nodes[1..] {
+        node.connect(nodes[0].name())
+            .await
+            .expect("connect to the seed");
+    }
+    let all = nodes.clone();
+    eventually("full mesh", || {
+        all.iter().all(|node| node.nodes().len() == n - 1)
+    })
+    .await;
+    nodes
+}

@@ -4,9 +4,13 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::time::Duration;
 
+use super::RemoteCodec;
 use super::{CallError, GenServer, ReplyHandle, ServerMsg};
 use crate::node::Node;
-use crate::process::{DeliverTo, Dest, ExitReason, Pid, SendError};
+use crate::process::{
+    DeliverTo, Dest, EncodeError, ExitReason, Pid, RemoteTarget, SendError, WireKind,
+    current_pid_id,
+};
 
 /// How long [`Client::call`] waits for a reply unless told otherwise (OTP's 5000 ms).
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -100,7 +104,10 @@ impl<S: GenServer> Client<S> {
         request: S::Call,
         timeout: Duration,
     ) -> Result<S::Reply, CallError> {
-        let (from, reply) = ReplyHandle::pair();
+        if let Some(target) = self.node.remote_target(&self.dest) {
+            return self.call_remote(target, request, timeout).await;
+        }
+        let (from, reply) = ReplyHandle::pair(self.caller());
         let mut slot = Some(ServerMsg::<S>::Call(request, from));
         self.deliver(&mut slot)?;
         match self.node.deadlines().timeout(timeout, reply).await {
@@ -110,13 +117,57 @@ impl<S: GenServer> Client<S> {
         }
     }
 
+    /// The calling process, if the caller is one.
+    fn caller(&self) -> Option<Pid> {
+        current_pid_id(self.node.key()).map(|id| self.node.local_pid(id))
+    }
+
+    async fn call_remote(
+        &self,
+        target: RemoteTarget<'_>,
+        request: S::Call,
+        timeout: Duration,
+    ) -> Result<S::Reply, CallError> {
+        let codec = Self::codec()?;
+        let Some(remote) = self.node.remote() else {
+            return Err(CallError::NodeDown(target.node().clone()));
+        };
+        let from = self.caller();
+        let pending = remote.call(from.as_ref(), target, codec.call_name, &mut |buf| {
+            (codec.encode_call)(&request, buf)
+        })?;
+        match self.node.deadlines().timeout(timeout, pending).await {
+            Ok(Ok(bytes)) => (codec.decode_reply)(&bytes)
+                .map_err(|e| CallError::BadType(format!("reply did not decode: {e}"))),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(CallError::Timeout),
+        }
+    }
+
+    fn codec() -> Result<RemoteCodec<S>, CallError> {
+        S::remote().ok_or_else(|| CallError::LocalOnly(std::any::type_name::<S>().to_owned()))
+    }
+
     /// Sends a cast: returns once the request is queued (OTP's `GenServer.cast`).
     ///
     /// # Errors
     ///
     /// For a local server, [`SendError::NoProc`] if it is not running; the request is handed
-    /// back. A cast to another node is not checked, as in OTP.
+    /// back. A cast to another node is not checked, as in OTP (and is dropped, with a log
+    /// line, if the server type has no [`RemoteCodec`]).
     pub fn cast(&self, msg: S::Cast) -> Result<(), SendError<S::Cast>> {
+        if let Some(target) = self.node.remote_target(&self.dest) {
+            if let Ok(codec) = self.codec_or_log() {
+                self.send_remote(
+                    target,
+                    WireKind::Cast,
+                    codec.cast_name,
+                    codec.encode_cast,
+                    &msg,
+                );
+            }
+            return Ok(());
+        }
         let mut slot = Some(ServerMsg::<S>::Cast(msg));
         let outcome = self.node.deliver_to(&self.dest, &mut slot, false);
         match (outcome, slot) {
@@ -130,9 +181,47 @@ impl<S: GenServer> Client<S> {
     ///
     /// # Errors
     ///
-    /// As [`Node::send`].
+    /// As [`cast`](Self::cast).
     pub fn send(&self, info: S::Info) -> Result<(), SendError<S::Info>> {
-        self.node.send(self.dest.clone(), info)
+        if let Some(target) = self.node.remote_target(&self.dest) {
+            if let Ok(codec) = self.codec_or_log() {
+                self.send_remote(
+                    target,
+                    WireKind::Send,
+                    codec.info_name,
+                    codec.encode_info,
+                    &info,
+                );
+            }
+            return Ok(());
+        }
+        let mut slot = Some(info);
+        let outcome = self.node.deliver_to(&self.dest, &mut slot, false);
+        match (outcome, slot) {
+            (DeliverTo::WrongType, Some(info)) => Err(SendError::BadType(info)),
+            (DeliverTo::NoProc, Some(info)) => Err(SendError::NoProc(info)),
+            _ => Ok(()),
+        }
+    }
+
+    fn codec_or_log(&self) -> Result<RemoteCodec<S>, CallError> {
+        Self::codec()
+            .inspect_err(|e| tracing::warn!(dest = %self.dest, error = %e, "message dropped"))
+    }
+
+    fn send_remote<T>(
+        &self,
+        target: RemoteTarget<'_>,
+        kind: WireKind,
+        type_name: &str,
+        encode: fn(&T, &mut Vec<u8>) -> Result<(), EncodeError>,
+        value: &T,
+    ) {
+        let from = self.caller().unwrap_or_else(|| self.node.node_pid());
+        self.node
+            .send_remote(&from, target, kind, type_name, &mut |buf| {
+                encode(value, buf)
+            });
     }
 
     /// Stops the server (OTP's `GenServer.stop/3`): it finishes the message at hand, runs

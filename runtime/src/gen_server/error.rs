@@ -4,7 +4,7 @@ use crate::node::NodeName;
 use crate::process::{ExitReason, Pid, RegisterError};
 
 /// Why a call did not return a reply (the failures of OTP's `gen_server:call`).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 #[non_exhaustive]
 pub enum CallError {
     /// No reply within the timeout (5 s unless set). A reply that comes later is discarded.
@@ -27,9 +27,16 @@ pub enum CallError {
     /// The server dropped the reply handle without replying.
     #[error("the server dropped the call without replying")]
     NoReply,
-    /// The process at the destination takes another request type.
+    /// The process at the destination takes another request type, or the request or reply
+    /// did not decode.
     #[error("the process does not accept calls of type {0}")]
     BadType(String),
+    /// The server type has no [`RemoteCodec`](super::RemoteCodec), so it cannot be called
+    /// from another node.
+    #[error(
+        "{0} is reachable from its own node only: implement GenServer::remote (or use #[gen_server]) to call it across nodes"
+    )]
+    LocalOnly(String),
 }
 
 /// A server could not be started.

@@ -76,11 +76,14 @@
 
 mod client;
 mod error;
+mod remote;
 mod reply;
 mod server;
 
 pub use client::{Client, DEFAULT_CALL_TIMEOUT};
 pub use error::{CallError, StartError};
+pub use remote::RemoteCodec;
+pub(crate) use remote::decode_server;
 pub use reply::ReplyHandle;
 pub use server::{ServerMsg, Start};
 
@@ -186,6 +189,10 @@ pub trait GenServer: Sized + Send + 'static {
             Signal::Down(d) => {
                 tracing::debug!(server = %ctx.pid(), pid = %d.pid, reason = %d.reason, "ignored down")
             }
+            Signal::NodeUp(n) => tracing::debug!(server = %ctx.pid(), node = %n, "ignored nodeup"),
+            Signal::NodeDown(n, r) => {
+                tracing::debug!(server = %ctx.pid(), node = %n, reason = %r, "ignored nodedown")
+            }
         }
         async { Flow::Continue }
     }
@@ -199,6 +206,14 @@ pub trait GenServer: Sized + Send + 'static {
     ) -> impl Future<Output = ()> + Send {
         let _ = (reason, ctx);
         async {}
+    }
+
+    /// How this server's messages cross nodes. Default: `None`, the server is reachable from
+    /// its own node only (its message types need not be serializable). Return
+    /// `Some(RemoteCodec::serde())` to make it callable from other nodes; `#[gen_server]`
+    /// does so.
+    fn remote() -> Option<RemoteCodec<Self>> {
+        None
     }
 
     /// Starts `server` as a new process on `node`. Await the returned [`Start`] (after

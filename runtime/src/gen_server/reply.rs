@@ -5,7 +5,7 @@ use std::fmt;
 use tokio::sync::oneshot;
 
 use super::CallError;
-use crate::process::{dying_reason, orphan};
+use crate::process::{EncodeError, Pid, RemoteReplyTo, dying_reason, orphan};
 
 /// The right to answer one call. [`reply`](Self::reply) answers it; the handle can be moved
 /// to another task or process and answered from there.
@@ -40,45 +40,102 @@ use crate::process::{dying_reason, orphan};
 /// ```
 #[must_use = "a reply handle dropped without replying fails the call"]
 pub struct ReplyHandle<R: 'static> {
-    tx: Option<oneshot::Sender<Result<R, CallError>>>,
+    to: Option<To<R>>,
+    from: Option<Pid>,
+}
+
+/// Where the reply goes.
+enum To<R: 'static> {
+    /// A caller on this node, waiting on a one-shot slot.
+    Local(oneshot::Sender<Result<R, CallError>>),
+    /// A caller on another node: the reply is encoded and sent back.
+    Remote(
+        RemoteReplyTo,
+        fn(&R, &mut Vec<u8>) -> Result<(), EncodeError>,
+    ),
 }
 
 impl<R: 'static> fmt::Debug for ReplyHandle<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReplyHandle")
-            .field("answered", &self.tx.is_none())
+            .field("from", &self.from)
+            .field("answered", &self.to.is_none())
             .finish()
     }
 }
 
 impl<R: 'static> ReplyHandle<R> {
     /// A handle and the receiver its caller waits on.
-    pub(crate) fn pair() -> (Self, oneshot::Receiver<Result<R, CallError>>) {
+    pub(crate) fn pair(from: Option<Pid>) -> (Self, oneshot::Receiver<Result<R, CallError>>) {
         let (tx, rx) = oneshot::channel();
-        (Self { tx: Some(tx) }, rx)
+        (
+            Self {
+                to: Some(To::Local(tx)),
+                from,
+            },
+            rx,
+        )
+    }
+
+    /// A handle for a call from another node.
+    pub(crate) fn remote(
+        to: RemoteReplyTo,
+        encode: fn(&R, &mut Vec<u8>) -> Result<(), EncodeError>,
+    ) -> Self {
+        let from = to.from.clone();
+        Self {
+            to: Some(To::Remote(to, encode)),
+            from,
+        }
+    }
+
+    /// The calling process, when the call came from one (OTP's `from`).
+    pub fn caller(&self) -> Option<&Pid> {
+        self.from.as_ref()
     }
 
     /// Sends the answer. If the caller has given up (timed out, or its call future was
     /// dropped), the answer is discarded: late replies never reach a caller.
     pub fn reply(mut self, value: R) {
-        if let Some(tx) = self.tx.take() {
-            let _ = tx.send(Ok(value));
+        match self.to.take() {
+            Some(To::Local(tx)) => {
+                let _ = tx.send(Ok(value));
+            }
+            Some(To::Remote(to, encode)) => {
+                to.sink
+                    .reply(to.call_ref, Ok(&mut |buf| encode(&value, buf)));
+            }
+            None => {}
         }
     }
 
-    /// Whether the caller has stopped waiting (a reply would be discarded).
+    /// Whether the caller has stopped waiting (a reply would be discarded). Always `false`
+    /// for a caller on another node, which cannot be asked.
     pub fn is_abandoned(&self) -> bool {
-        self.tx.as_ref().is_none_or(|tx| tx.is_closed())
+        match &self.to {
+            Some(To::Local(tx)) => tx.is_closed(),
+            Some(To::Remote(..)) => false,
+            None => true,
+        }
+    }
+}
+
+fn fail<R>(to: To<R>, err: CallError) {
+    match to {
+        To::Local(tx) => {
+            let _ = tx.send(Err(err));
+        }
+        To::Remote(to, _) => to.fail(err),
     }
 }
 
 impl<R: 'static> Drop for ReplyHandle<R> {
     fn drop(&mut self) {
-        if let Some(tx) = self.tx.take() {
+        if let Some(to) = self.to.take() {
             if std::thread::panicking() {
                 // The server is panicking: the reason is known once the panic is caught.
                 orphan(Box::new(move |reason| {
-                    let _ = tx.send(Err(reason.map_or(CallError::NoReply, CallError::Exited)));
+                    fail(to, reason.map_or(CallError::NoReply, CallError::Exited));
                 }));
                 return;
             }
@@ -86,7 +143,7 @@ impl<R: 'static> Drop for ReplyHandle<R> {
                 Some(reason) => CallError::Exited(reason),
                 None => CallError::NoReply,
             };
-            let _ = tx.send(Err(err));
+            fail(to, err);
         }
     }
 }

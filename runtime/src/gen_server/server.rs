@@ -69,6 +69,8 @@ pub(crate) fn server_kind<S: GenServer>() -> Kind<ServerMsg<S>> {
     Kind {
         accept: accept::<S>,
         give_back: give_back::<S>,
+        decode: S::remote()
+            .map(|_| super::decode_server::<S> as crate::process::DecodeFn<ServerMsg<S>>),
     }
 }
 

@@ -1,24 +1,51 @@
 //! Configuring and starting a node.
 
+use std::net::IpAddr;
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
 use super::{Node, NodeName, NodeNameError};
+use crate::dist::epmd::{DEFAULT_EPMD_PORT, EpmdError};
+use crate::dist::{self, DistConfig, Ports};
 
 /// Configures a [`Node`]; [`start`](Self::start) runs it.
+///
+/// Without a name the node runs locally (`nonode@nohost`). With one it is distributed: it
+/// listens for other nodes, registers with the port mapper of its host and authenticates
+/// peers with the cookie.
+///
+/// | Setting | Builder | Environment (when the builder leaves it unset) | Default |
+/// |---|---|---|---|
+/// | name | [`name`](Self::name) | | none: local node |
+/// | cookie | [`cookie`](Self::cookie) | `LOCUS_COOKIE` | `~/.locus.cookie`, created once with a random cookie |
+/// | port mapper port | [`epmd_port`](Self::epmd_port) | `LOCUS_EPMD_PORT` | 4369 |
+/// | listen address | [`listen`](Self::listen) | | all interfaces |
+/// | listen port | [`port`](Self::port), [`port_range`](Self::port_range), [`dist_port`](Self::dist_port) | | any free port |
+/// | tick time | [`tick_time`](Self::tick_time) | | 60 s |
+/// | hidden | [`hidden`](Self::hidden) | | no |
 ///
 /// ```
 /// use locus::Node;
 ///
 /// # #[tokio::main] async fn main() -> Result<(), locus::NodeError> {
-/// let node = Node::builder().start().await?;
-/// # drop(node);
+/// let local = Node::builder().start().await?;
+/// assert!(!local.is_distributed());
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, Default)]
 #[must_use = "a builder does nothing until .start() is awaited"]
 pub struct NodeBuilder {
     name: Option<String>,
+    cookie: Option<String>,
+    listen: Option<IpAddr>,
+    ports: Option<Ports>,
+    epmd_port: Option<u16>,
+    tick_time: Option<Duration>,
+    hidden: bool,
+    max_frame: Option<usize>,
 }
 
-/// A node could not start.
+/// A node could not start. The message names the setting and says what to change.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum NodeError {
@@ -28,6 +55,23 @@ pub enum NodeError {
     /// No tokio runtime is running.
     #[error("a node must be started inside a tokio runtime (for example under #[tokio::main])")]
     NoRuntime,
+    /// The cookie is missing or invalid.
+    #[error("{0}")]
+    Cookie(String),
+    /// A setting has an invalid value.
+    #[error("invalid setting {setting}: {problem}")]
+    Config {
+        /// The setting (builder method or environment variable).
+        setting: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The distribution port could not be bound.
+    #[error("{0}")]
+    Listen(String),
+    /// Registering with the port mapper failed.
+    #[error("cannot register with the port mapper: {0}")]
+    Epmd(EpmdError),
 }
 
 impl NodeBuilder {
@@ -35,10 +79,74 @@ impl NodeBuilder {
         Self::default()
     }
 
-    /// The node's name, `alive@host` (Erlang's `--name`). Without one the node is
-    /// `nonode@nohost` and runs locally.
+    /// The node's name: `alive@host` (Erlang's `--name`, for example `n1@127.0.0.1` or
+    /// `app@fdaa::2`), or a short `alive` that becomes `alive@<short host name>` (Erlang's
+    /// `--sname`). Without a name the node is `nonode@nohost` and runs locally.
     pub fn name(mut self, name: impl Into<String>) -> Self {
         self.name = Some(name.into());
+        self
+    }
+
+    /// The shared secret nodes must have in common to connect (Erlang's `--cookie`).
+    pub fn cookie(mut self, cookie: impl Into<String>) -> Self {
+        self.cookie = Some(cookie.into());
+        self
+    }
+
+    /// The address distribution listens on (Erlang's `inet_dist_use_interface`).
+    pub fn listen(mut self, addr: IpAddr) -> Self {
+        self.listen = Some(addr);
+        self
+    }
+
+    /// Listen on exactly this port (0: any free port), registered with the port mapper.
+    pub fn port(mut self, port: u16) -> Self {
+        self.ports = Some(if port == 0 {
+            Ports::Any
+        } else {
+            Ports::Range(port, port)
+        });
+        self
+    }
+
+    /// Listen on the first free port of this range (`inet_dist_listen_min/max`), so a
+    /// firewall needs only the port mapper's port and the range open.
+    pub fn port_range(mut self, ports: RangeInclusive<u16>) -> Self {
+        self.ports = Some(Ports::Range(*ports.start(), *ports.end()));
+        self
+    }
+
+    /// Listen on this port without any port mapper (like `ERL_DIST_PORT`): peers are
+    /// reached on the same port number at their host.
+    pub fn dist_port(mut self, port: u16) -> Self {
+        self.ports = Some(Ports::Fixed(port));
+        self
+    }
+
+    /// The port mapper's port (Erlang's `ERL_EPMD_PORT`); every node of a cluster must use
+    /// the same one.
+    pub fn epmd_port(mut self, port: u16) -> Self {
+        self.epmd_port = Some(port);
+        self
+    }
+
+    /// How long a silent peer is tolerated before it is declared down (Erlang's
+    /// `net_ticktime`, default 60 s). Ticks are sent every quarter of it.
+    pub fn tick_time(mut self, tick_time: Duration) -> Self {
+        self.tick_time = Some(tick_time);
+        self
+    }
+
+    /// A hidden node (Erlang's `-hidden`): its connections are not listed by `nodes()` and
+    /// do not mesh with the rest of the cluster. Tools such as the `locus` CLI run hidden.
+    pub fn hidden(mut self, hidden: bool) -> Self {
+        self.hidden = hidden;
+        self
+    }
+
+    /// The largest frame accepted from or sent to a peer (default 64 MiB).
+    pub fn max_frame(mut self, bytes: usize) -> Self {
+        self.max_frame = Some(bytes);
         self
     }
 
@@ -46,13 +154,146 @@ impl NodeBuilder {
     ///
     /// # Errors
     ///
-    /// [`NodeError`] says which setting is wrong.
+    /// [`NodeError`] names the setting that is wrong: a malformed name, a bad cookie, a port
+    /// range with no free port, a port mapper that cannot be reached or that already has a
+    /// node of this name.
     pub async fn start(self) -> Result<Node, NodeError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| NodeError::NoRuntime)?;
-        let name = match &self.name {
-            Some(n) => NodeName::new(n)?,
-            None => NodeName::no_node(),
+        let Some(name) = &self.name else {
+            return Ok(Node::from_parts(NodeName::no_node(), 1, runtime));
         };
-        Ok(Node::from_parts(name, 1, runtime))
+        let name = full_name(name)?;
+        let cookie = match self.cookie.clone().or_else(|| env("LOCUS_COOKIE")) {
+            Some(c) => c,
+            None => dist::cookie_from_file().map_err(NodeError::Cookie)?,
+        };
+        dist::validate_cookie(&cookie).map_err(NodeError::Cookie)?;
+        let mut config = DistConfig::new(cookie.into_bytes());
+        config.epmd_port = match self.epmd_port {
+            Some(p) => p,
+            None => match env("LOCUS_EPMD_PORT") {
+                Some(v) => parse_port(&v, "LOCUS_EPMD_PORT")?,
+                None => DEFAULT_EPMD_PORT,
+            },
+        };
+        if config.epmd_port == 0 {
+            return Err(NodeError::Config {
+                setting: "epmd_port",
+                problem: "the port mapper needs a fixed port, not 0".into(),
+            });
+        }
+        if let Some(ports) = self.ports {
+            if let Ports::Range(lo, hi) = ports
+                && (lo > hi || lo == 0)
+            {
+                return Err(NodeError::Config {
+                    setting: "port_range",
+                    problem: format!("{lo}-{hi} is not a range of ports (1-65535, low to high)"),
+                });
+            }
+            if ports == Ports::Fixed(0) {
+                return Err(NodeError::Config {
+                    setting: "dist_port",
+                    problem: "a fixed distribution port cannot be 0".into(),
+                });
+            }
+            config.ports = ports;
+        }
+        config.listen = match self.listen {
+            Some(ip) => ip,
+            None => match name.host().parse::<IpAddr>() {
+                Ok(IpAddr::V6(_)) => IpAddr::from([0u16; 8]),
+                _ => IpAddr::from([0, 0, 0, 0]),
+            },
+        };
+        if let Some(t) = self.tick_time {
+            if t < Duration::from_millis(100) {
+                return Err(NodeError::Config {
+                    setting: "tick_time",
+                    problem: format!("{t:?} is too short; use at least 100 ms (default 60 s)"),
+                });
+            }
+            config.tick_time = t;
+        }
+        if let Some(max) = self.max_frame {
+            if max < 1024 {
+                return Err(NodeError::Config {
+                    setting: "max_frame",
+                    problem: format!("{max} bytes is too small; use at least 1024"),
+                });
+            }
+            config.max_frame = max;
+        }
+        config.hidden = self.hidden;
+        dist::start(name, config, runtime).await
+    }
+}
+
+fn env(var: &str) -> Option<String> {
+    std::env::var(var).ok().filter(|v| !v.is_empty())
+}
+
+fn parse_port(v: &str, setting: &'static str) -> Result<u16, NodeError> {
+    v.trim().parse::<u16>().map_err(|_| NodeError::Config {
+        setting,
+        problem: format!("{v:?} is not a port number (1-65535)"),
+    })
+}
+
+/// `alive` becomes `alive@<short host name>`; `alive@host` is checked as is.
+pub(crate) fn full_name(name: &str) -> Result<NodeName, NodeNameError> {
+    if name.contains('@') {
+        return NodeName::new(name);
+    }
+    let host = gethostname::gethostname().to_string_lossy().into_owned();
+    let short = host.split('.').next().unwrap_or("localhost");
+    NodeName::from_parts(name, if short.is_empty() { "localhost" } else { short })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_name_gets_the_short_host_name() {
+        let n = full_name("a").unwrap();
+        assert_eq!(n.alive(), "a");
+        assert!(!n.host().is_empty() && !n.host().contains('.'), "{n}");
+        assert_eq!(full_name("a@10.0.0.1").unwrap().as_str(), "a@10.0.0.1");
+        assert!(full_name("bad name").is_err());
+    }
+
+    #[tokio::test]
+    async fn bad_settings_are_named_in_the_error() {
+        let e = Node::builder()
+            .name("a@127.0.0.1")
+            .cookie("with space")
+            .start()
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("cookie"), "{e}");
+        let e = Node::builder()
+            .name("a@127.0.0.1")
+            .cookie("c")
+            .port_range(std::ops::RangeInclusive::new(10, 5))
+            .start()
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("port_range"), "{e}");
+        let e = Node::builder()
+            .name("a@127.0.0.1")
+            .cookie("c")
+            .tick_time(Duration::from_millis(1))
+            .start()
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("tick_time"), "{e}");
+        let e = Node::builder()
+            .name("a@@x")
+            .cookie("c")
+            .start()
+            .await
+            .unwrap_err();
+        assert!(matches!(e, NodeError::Name(_)), "{e}");
     }
 }

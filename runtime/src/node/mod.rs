@@ -27,8 +27,41 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::process::{ExitReason, MonitorRef, ProcessTable};
+use crate::dist::Dist;
+use crate::process::{ExitReason, MonitorRef, ProcessTable, Remote};
 use crate::registry::Registry;
+
+/// Why a node's connection was lost, as delivered with
+/// [`Signal::NodeDown`](crate::Signal::NodeDown) (Erlang's `nodedown_reason`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub enum NodeDownReason {
+    /// The connection closed or was reset (the peer died, or the network failed fast).
+    ConnectionClosed,
+    /// Nothing arrived from the peer for the tick time (`net_tick_timeout`).
+    TickTimeout,
+    /// This node disconnected it ([`Node::disconnect`]).
+    Disconnect,
+    /// The peer left the cluster cleanly, or this node is shutting down.
+    Shutdown,
+    /// The peer restarted (a new incarnation connected under the same name).
+    Restarted,
+    /// The peer broke the protocol (a garbage or oversized frame); the text says how.
+    ProtocolError(String),
+}
+
+impl fmt::Display for NodeDownReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NodeDownReason::ConnectionClosed => f.write_str("connection_closed"),
+            NodeDownReason::TickTimeout => f.write_str("net_tick_timeout"),
+            NodeDownReason::Disconnect => f.write_str("disconnect"),
+            NodeDownReason::Shutdown => f.write_str("shutdown"),
+            NodeDownReason::Restarted => f.write_str("restarted"),
+            NodeDownReason::ProtocolError(e) => write!(f, "protocol_error: {e}"),
+        }
+    }
+}
 
 /// A running node: its processes, its registered names and (once distributed) its
 /// connections to other nodes.
@@ -47,6 +80,11 @@ pub(crate) struct NodeInner {
     next_ref: AtomicU64,
     runtime: tokio::runtime::Handle,
     deadlines: Arc<Deadlines>,
+    /// Set when the node is distributed.
+    remote: std::sync::OnceLock<Arc<dyn Remote>>,
+    dist: std::sync::OnceLock<Arc<Dist>>,
+    /// Messages from other nodes that no process could take.
+    undeliverable: AtomicU64,
 }
 
 impl Drop for NodeInner {
@@ -62,6 +100,16 @@ impl fmt::Debug for Node {
             .field("creation", &self.inner.creation)
             .field("processes", &self.inner.procs.len())
             .finish()
+    }
+}
+
+/// A node reference that does not keep the node alive (held by its distribution layer).
+#[derive(Clone)]
+pub(crate) struct WeakNode(std::sync::Weak<NodeInner>);
+
+impl WeakNode {
+    pub(crate) fn upgrade(&self) -> Option<Node> {
+        self.0.upgrade().map(|inner| Node { inner })
     }
 }
 
@@ -94,6 +142,9 @@ impl Node {
                 next_pid: AtomicU64::new(1),
                 next_ref: AtomicU64::new(1),
                 deadlines: Deadlines::start(&runtime),
+                remote: std::sync::OnceLock::new(),
+                dist: std::sync::OnceLock::new(),
+                undeliverable: AtomicU64::new(0),
                 runtime,
             }),
         }
@@ -109,8 +160,9 @@ impl Node {
         self.inner.creation
     }
 
-    /// Stops every process with [`ExitReason::Shutdown`] (killing those that trap exits
-    /// and linger) and waits until they are gone.
+    /// Stops the node: every process ends with [`ExitReason::Shutdown`] (killed, even if it
+    /// traps exits), then a distributed node says goodbye to its peers (they see
+    /// [`NodeDownReason::Shutdown`]) and stops listening.
     pub async fn shutdown(&self) {
         let cells = self.inner.procs.all();
         let watches: Vec<_> = cells.iter().map(|c| self.watch(c.core().pid())).collect();
@@ -120,6 +172,20 @@ impl Node {
         for w in watches {
             w.await;
         }
+        if let Some(dist) = self.dist_handle() {
+            dist.shutdown().await;
+        }
+    }
+
+    /// Messages from other nodes that reached a process that could not decode them (a
+    /// different type, or bytes that do not decode). Each is also reported to its process as
+    /// [`Signal::Unexpected`](crate::Signal::Unexpected).
+    pub fn undeliverable_messages(&self) -> u64 {
+        self.inner.undeliverable.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_undeliverable(&self) {
+        self.inner.undeliverable.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A key that tells this node apart from other nodes in the same OS process.
@@ -137,6 +203,24 @@ impl Node {
 
     pub(crate) fn runtime(&self) -> &tokio::runtime::Handle {
         &self.inner.runtime
+    }
+
+    /// The distribution layer, if this node is distributed.
+    pub(crate) fn remote(&self) -> Option<&Arc<dyn Remote>> {
+        self.inner.remote.get()
+    }
+
+    pub(crate) fn set_dist(&self, dist: Arc<Dist>) {
+        let _ = self.inner.remote.set(dist.clone());
+        let _ = self.inner.dist.set(dist);
+    }
+
+    pub(crate) fn dist_handle(&self) -> Option<&Arc<Dist>> {
+        self.inner.dist.get()
+    }
+
+    pub(crate) fn downgrade(&self) -> WeakNode {
+        WeakNode(Arc::downgrade(&self.inner))
     }
 
     pub(crate) fn deadlines(&self) -> &Deadlines {

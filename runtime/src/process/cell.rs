@@ -10,6 +10,7 @@ use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
 use super::mailbox::{Envelope, Mailbox};
+use super::remote::{DecodeFn, Incoming, Rejected};
 use super::signal::SysSignal;
 use super::{ExitReason, MonitorRef, Pid};
 
@@ -34,6 +35,8 @@ pub(crate) trait ProcessCell: Send + Sync + 'static {
     fn core(&self) -> &ProcCore;
     /// Offers a typed message; see [`Delivery`].
     fn deliver(&self, slot: &mut dyn Any) -> Delivery;
+    /// Offers a message from another node.
+    fn deliver_remote(&self, msg: Incoming<'_>) -> Result<(), Rejected>;
     /// Queues a system signal; false if the process has exited.
     fn push_signal(&self, sig: SysSignal) -> bool;
     /// Messages waiting in the shared queue.
@@ -46,15 +49,23 @@ pub(crate) struct TypedCell<M> {
     pub(crate) mailbox: Mailbox<M>,
     accept: AcceptFn<M>,
     give_back: GiveBackFn<M>,
+    /// `None` for a process other nodes cannot reach.
+    decode: Option<DecodeFn<M>>,
 }
 
 impl<M: Send + 'static> TypedCell<M> {
-    pub(crate) fn new(pid: Pid, accept: AcceptFn<M>, give_back: GiveBackFn<M>) -> Self {
+    pub(crate) fn new(
+        pid: Pid,
+        accept: AcceptFn<M>,
+        give_back: GiveBackFn<M>,
+        decode: Option<DecodeFn<M>>,
+    ) -> Self {
         Self {
             core: ProcCore::new(pid),
             mailbox: Mailbox::new(),
             accept,
             give_back,
+            decode,
         }
     }
 
@@ -93,6 +104,17 @@ impl<M: Send + 'static> ProcessCell for TypedCell<M> {
                 Delivery::Closed
             }
         }
+    }
+
+    fn deliver_remote(&self, msg: Incoming<'_>) -> Result<(), Rejected> {
+        let Some(decode) = self.decode else {
+            return Err(Rejected::bad_type(msg, "messages from its own node only"));
+        };
+        let m = decode(msg)?;
+        // A process that exited in between drops the message; a call's reply handle fails
+        // the call as it is dropped.
+        let _ = self.push_msg(m);
+        Ok(())
     }
 
     fn push_signal(&self, sig: SysSignal) -> bool {

@@ -158,22 +158,42 @@ impl<M: Send + 'static> Ctx<M> {
         self.cell.mailbox.retain(|env| !is_down_of(env, monitor));
     }
 
-    /// Sends `msg` to `dest`, from this process. See [`Node::send`].
+    /// Sends `msg` to `dest`, on this node or another, from this process. See
+    /// [`Node::send`].
     ///
     /// # Errors
     ///
     /// See [`Node::send`].
-    pub fn send<T: Send + 'static>(
+    pub fn send<T: Message>(&self, dest: impl Into<Dest>, msg: T) -> Result<(), SendError<T>> {
+        self.node.send_from(self.pid(), dest.into(), msg)
+    }
+
+    /// Sends a message that cannot be serialized to a process of this node. See
+    /// [`Node::send_local`].
+    ///
+    /// # Errors
+    ///
+    /// See [`Node::send`].
+    pub fn send_local<T: Send + 'static>(
         &self,
         dest: impl Into<Dest>,
         msg: T,
     ) -> Result<(), SendError<T>> {
-        self.node.send_from(self.pid(), dest.into(), msg)
+        self.node.send_local(dest, msg)
+    }
+
+    /// Subscribes this process to node events (Erlang's `net_kernel:monitor_nodes(true)`):
+    /// [`Signal::NodeUp`] and [`Signal::NodeDown`] for every visible node. `false`
+    /// unsubscribes.
+    pub fn monitor_nodes(&self, on: bool) {
+        if let Some(remote) = self.node.remote() {
+            remote.monitor_nodes(self.pid(), on);
+        }
     }
 
     /// Sends `msg` to `dest` after `delay` (Erlang's `send_after`). The returned reference
     /// cancels it.
-    pub fn send_after<T: Send + 'static>(
+    pub fn send_after<T: Message>(
         &self,
         dest: impl Into<Dest>,
         msg: T,

@@ -60,6 +60,7 @@ mod exit;
 mod mailbox;
 mod ops;
 mod pid;
+mod remote;
 mod signal;
 mod spawn;
 mod table;
@@ -76,8 +77,13 @@ pub use signal::{Signal, Unexpected};
 pub use spawn::SpawnOpts;
 pub use timer::TimerRef;
 
-pub(crate) use cell::{ProcessCell, dying_reason, orphan, poll_catching};
-pub(crate) use ops::DeliverTo;
+pub(crate) use cell::{ProcessCell, current_pid_id, dying_reason, orphan, poll_catching};
+pub(crate) use ops::{DeliverTo, IncomingDest};
+pub(crate) use remote::{
+    CallTable, DecodeFn, Encode, EncodeError, Incoming, PendingCall, Rejected, Remote,
+    RemoteReplyTo, RemoteTarget, ReplySink, WireKind, decode_value, encode_value, wire_name,
+};
+pub(crate) use signal::SysSignal;
 pub(crate) use spawn::Kind;
 pub(crate) use table::ProcessTable;
 

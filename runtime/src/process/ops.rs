@@ -12,8 +12,12 @@ use std::task::{Context, Poll};
 use tokio::sync::oneshot;
 
 use super::cell::{Delivery, ProcessCell, Watcher, current_pid_id};
+use super::remote::{Encode, Incoming, Rejected, RemoteTarget, WireKind, encode_value, wire_name};
 use super::signal::SysSignal;
-use super::{Dest, Down, Exit, ExitReason, MonitorRef, NoProcError, Pid, RegisterError, SendError};
+use super::{
+    Dest, Down, Exit, ExitReason, Message, MonitorRef, NoProcError, Pid, RegisterError, SendError,
+    Unexpected,
+};
 use crate::node::{Node, NodeName};
 
 impl Node {
@@ -40,45 +44,112 @@ impl Node {
         }
     }
 
+    /// The pid of the local process with this id.
+    pub(crate) fn local_pid(&self, id: u64) -> Pid {
+        Pid::new(self.name().clone(), id, self.creation())
+    }
+
     /// The pid used as the sender of signals that come from the node itself rather than from
     /// a process (for example [`Node::exit`]).
     pub(crate) fn node_pid(&self) -> Pid {
         Pid::new(self.name().clone(), 0, self.creation())
     }
 
-    /// Sends `msg` to `dest`: a pid, a local name, or `(name, node)` (Erlang's `send/2`).
+    /// Whether `pid` names this node but an earlier incarnation of it: such a process is gone.
+    pub(crate) fn is_stale(&self, pid: &Pid) -> bool {
+        pid.creation() != self.creation() && pid.node() == self.name()
+    }
+
+    /// The remote form of `dest`, if it is on another node.
+    pub(crate) fn remote_target<'a>(&self, dest: &'a Dest) -> Option<RemoteTarget<'a>> {
+        match dest {
+            Dest::Pid(p) if !self.is_local(p) && !self.is_stale(p) => Some(RemoteTarget::Pid(p)),
+            Dest::Remote(name, node) if node != self.name() => Some(RemoteTarget::Name(name, node)),
+            _ => None,
+        }
+    }
+
+    /// Sends `msg` to `dest`: a pid, a local name, or `(name, node)`, on this node or another
+    /// (Erlang's `send/2`).
     ///
-    /// A local send moves the value into the mailbox; nothing is serialized. Messages from
-    /// one sender to one process arrive in the order sent.
+    /// A local send moves the value into the mailbox; nothing is serialized. A remote send
+    /// encodes it once into the connection's buffer. Messages from one sender to one process
+    /// arrive in the order sent.
     ///
     /// # Errors
     ///
     /// For a local destination, [`SendError::NoProc`] if the process is gone or the name is
     /// not registered, and [`SendError::BadType`] if the process takes another message type;
-    /// the message is handed back. A remote destination that is missing is not an error: the
-    /// message is dropped there, as in Erlang.
-    pub fn send<T: Send + 'static>(
-        &self,
-        dest: impl Into<Dest>,
-        msg: T,
-    ) -> Result<(), SendError<T>> {
+    /// the message is handed back. A remote destination that is missing or unreachable is
+    /// not an error: the message is dropped there, as in Erlang.
+    pub fn send<T: Message>(&self, dest: impl Into<Dest>, msg: T) -> Result<(), SendError<T>> {
         let from = self.node_pid();
         self.send_from(&from, dest.into(), msg)
     }
 
-    pub(crate) fn send_from<T: Send + 'static>(
+    /// Sends a message that cannot be serialized to a process on this node. A destination on
+    /// another node drops it (and logs why).
+    ///
+    /// # Errors
+    ///
+    /// As [`send`](Self::send).
+    pub fn send_local<T: Send + 'static>(
         &self,
-        _from: &Pid,
-        dest: Dest,
+        dest: impl Into<Dest>,
         msg: T,
     ) -> Result<(), SendError<T>> {
+        let dest = dest.into();
+        if self.remote_target(&dest).is_some() {
+            tracing::warn!(%dest, type_name = wire_name::<T>(), "a local-only message cannot go to another node; dropped");
+            return Ok(());
+        }
+        self.send_local_from(&dest, msg)
+    }
+
+    fn send_local_from<T: Send + 'static>(&self, dest: &Dest, msg: T) -> Result<(), SendError<T>> {
         let mut slot = Some(msg);
-        let outcome = self.deliver_to(&dest, &mut slot, false);
+        let outcome = self.deliver_to(dest, &mut slot, false);
         match (outcome, slot) {
             (DeliverTo::WrongType, Some(msg)) => Err(SendError::BadType(msg)),
             (DeliverTo::NoProc, Some(msg)) => Err(SendError::NoProc(msg)),
-            // Remote and unreachable destinations drop the message, as in Erlang.
+            // Unreachable destinations drop the message, as in Erlang.
             _ => Ok(()),
+        }
+    }
+
+    pub(crate) fn send_from<T: Message>(
+        &self,
+        from: &Pid,
+        dest: Dest,
+        msg: T,
+    ) -> Result<(), SendError<T>> {
+        match self.remote_target(&dest) {
+            Some(target) => {
+                self.send_remote(from, target, WireKind::Send, wire_name::<T>(), &mut |buf| {
+                    encode_value(buf, &msg)
+                });
+                Ok(())
+            }
+            None => self.send_local_from(&dest, msg),
+        }
+    }
+
+    /// Hands a message to distribution; without distribution another node is unreachable and
+    /// the message is dropped.
+    pub(crate) fn send_remote(
+        &self,
+        from: &Pid,
+        target: RemoteTarget<'_>,
+        kind: WireKind,
+        type_name: &str,
+        encode: Encode<'_>,
+    ) {
+        let Some(remote) = self.remote() else {
+            tracing::debug!(node = %target.node(), "not distributed: message to another node dropped");
+            return;
+        };
+        if let Err(e) = remote.send(from, target, kind, type_name, encode) {
+            tracing::warn!(node = %target.node(), type_name, error = %e, "message could not be encoded; dropped");
         }
     }
 
@@ -108,10 +179,10 @@ impl Node {
         };
         let outcome = match dest {
             Dest::Pid(pid) if self.is_local(pid) => self.procs().with(pid.id(), offer),
+            Dest::Pid(pid) if self.is_stale(pid) => return DeliverTo::NoProc,
             Dest::Pid(pid) => return DeliverTo::Unreachable(pid.node().clone()),
             Dest::Name(name) => self.names().with(name, offer),
             Dest::Remote(name, node) if node == self.name() => self.names().with(name, offer),
-            // Distribution arrives with its own issue; until then another node is unreachable.
             Dest::Remote(_, node) => return DeliverTo::Unreachable(node.clone()),
         };
         outcome.unwrap_or(DeliverTo::NoProc)
@@ -132,6 +203,12 @@ impl Node {
     /// Delivers an exit signal. `via_link` says it comes from a linked process that ended
     /// (the link is then gone) rather than from an `exit` call.
     pub(crate) fn exit_signal(&self, from: &Pid, to: &Pid, reason: ExitReason, via_link: bool) {
+        if !self.is_local(to) {
+            if let Some(remote) = self.remote().filter(|_| !self.is_stale(to)) {
+                remote.exit(from, to, &reason, via_link);
+            }
+            return;
+        }
         self.with_cell(to, |cell| {
             let core = cell.core();
             if via_link {
@@ -150,7 +227,7 @@ impl Node {
         });
     }
 
-    /// Links `a` (the caller, alive) and `b`.
+    /// Links `a` (the caller, alive and local) and `b`.
     pub(crate) fn link(&self, a: &Pid, b: &Pid) -> Result<(), NoProcError> {
         // `a` first: if `b` turns out dead we undo; if `b` dies after accepting the link, its
         // exit reaches `a` through it.
@@ -163,20 +240,52 @@ impl Node {
         }
     }
 
-    /// Records in `target` a link to `other`; false if `target` is not alive.
+    /// Records in `target` a link to `other`; false if `target` is not alive. For a target
+    /// on another node the link is sent there; if that process is gone, an exit signal with
+    /// [`ExitReason::NoProc`] comes back.
     pub(crate) fn add_link_to(&self, target: &Pid, other: &Pid) -> bool {
+        if !self.is_local(target) {
+            return match self.remote().filter(|_| !self.is_stale(target)) {
+                Some(remote) => {
+                    remote.link(other, target);
+                    true
+                }
+                None => false,
+            };
+        }
         self.with_cell(target, |cell| cell.core().add_link(other))
             .unwrap_or(false)
     }
 
-    pub(crate) fn unlink(&self, a: &Pid, b: &Pid) {
-        self.with_cell(a, |cell| cell.core().remove_link(b));
-        self.with_cell(b, |cell| cell.core().remove_link(a));
+    /// Removes from the local process `local` its link to `other` (the other side unlinked).
+    pub(crate) fn remove_link_from(&self, local: &Pid, other: &Pid) {
+        self.with_cell(local, |cell| cell.core().remove_link(other));
     }
 
-    /// `watcher` monitors `target`.
+    pub(crate) fn unlink(&self, a: &Pid, b: &Pid) {
+        self.with_cell(a, |cell| cell.core().remove_link(b));
+        if self.is_local(b) {
+            self.with_cell(b, |cell| cell.core().remove_link(a));
+        } else if let Some(remote) = self.remote() {
+            remote.unlink(a, b);
+        }
+    }
+
+    /// `watcher` (local) monitors `target`.
     pub(crate) fn monitor(&self, watcher: &Pid, target: &Pid) -> MonitorRef {
         let monitor = self.make_ref();
+        if !self.is_local(target) {
+            match self.remote().filter(|_| !self.is_stale(target)) {
+                Some(remote) => {
+                    self.with_cell(watcher, |cell| {
+                        cell.core().add_watching(monitor, target.clone())
+                    });
+                    remote.monitor(watcher, target, monitor);
+                }
+                None => self.deliver_down(watcher, monitor, target, ExitReason::NoProc),
+            }
+            return monitor;
+        }
         let added = self
             .with_cell(target, |cell| {
                 cell.core()
@@ -197,13 +306,17 @@ impl Node {
     pub(crate) fn demonitor(&self, watcher: &Pid, monitor: MonitorRef) {
         let target = self.with_cell(watcher, |cell| cell.core().remove_watching(monitor));
         if let Some(Some(target)) = target {
-            self.forget_monitor(&target, monitor);
+            self.forget_monitor(watcher, &target, monitor);
         }
     }
 
-    /// Removes a monitor from its target's list.
-    pub(crate) fn forget_monitor(&self, target: &Pid, monitor: MonitorRef) {
-        self.with_cell(target, |cell| cell.core().remove_watcher(monitor));
+    /// Removes a monitor from its target's list (the watcher demonitored or ended).
+    pub(crate) fn forget_monitor(&self, watcher: &Pid, target: &Pid, monitor: MonitorRef) {
+        if self.is_local(target) {
+            self.with_cell(target, |cell| cell.core().remove_watcher(monitor));
+        } else if let Some(remote) = self.remote() {
+            remote.demonitor(watcher, target, monitor);
+        }
     }
 
     pub(crate) fn deliver_down(
@@ -213,6 +326,12 @@ impl Node {
         pid: &Pid,
         reason: ExitReason,
     ) {
+        if !self.is_local(to) {
+            if let Some(remote) = self.remote().filter(|_| !self.is_stale(to)) {
+                remote.down(to, monitor, pid, &reason);
+            }
+            return;
+        }
         self.with_cell(to, |cell| {
             cell.push_signal(SysSignal::Down(Down {
                 monitor,
@@ -220,6 +339,69 @@ impl Node {
                 reason,
             }))
         });
+    }
+
+    /// A `Down` from another node for a local watcher: the monitor is gone on both sides.
+    pub(crate) fn remote_down(&self, to: &Pid, monitor: MonitorRef, pid: &Pid, reason: ExitReason) {
+        self.with_cell(to, |cell| cell.core().remove_watching(monitor));
+        self.deliver_down(to, monitor, pid, reason);
+    }
+
+    /// A monitor from another node on a local process; false if the process is not alive.
+    pub(crate) fn add_remote_watcher(
+        &self,
+        target: &Pid,
+        monitor: MonitorRef,
+        watcher: &Pid,
+    ) -> bool {
+        self.with_cell(target, |cell| {
+            cell.core()
+                .add_watcher(monitor, Watcher::Process(watcher.clone()))
+                .is_ok()
+        })
+        .unwrap_or(false)
+    }
+
+    /// Offers a message from another node to the local process at `dest`. A plain message
+    /// the process cannot take is reported to it as [`Signal::Unexpected`] and counted; a
+    /// rejected call comes back with its return address so the caller can be told.
+    pub(crate) fn deliver_incoming(
+        &self,
+        dest: IncomingDest<'_>,
+        msg: Incoming<'_>,
+    ) -> Result<(), Rejected> {
+        let found = match dest {
+            IncomingDest::Id(id) => self.procs().get(id),
+            IncomingDest::Name(name) => self.names().get(name),
+        };
+        let Some(cell) = found else {
+            return Err(Rejected {
+                error: crate::gen_server::CallError::NoProc,
+                reply_to: msg.reply_to,
+            });
+        };
+        let from = msg.from.clone();
+        let type_name = msg.type_name.to_owned();
+        let rejected = match cell.deliver_remote(msg) {
+            Ok(()) => return Ok(()),
+            Err(r) => r,
+        };
+        if rejected.reply_to.is_none() {
+            self.count_undeliverable();
+            tracing::debug!(to = %cell.core().pid(), %type_name, error = %rejected.error, "undeliverable message");
+            cell.push_signal(SysSignal::Unexpected(Unexpected {
+                from,
+                type_name,
+                error: rejected.error.to_string(),
+            }));
+        }
+        Err(rejected)
+    }
+
+    /// Queues a system signal for a local process.
+    pub(crate) fn push_signal(&self, to: &Pid, sig: SysSignal) -> bool {
+        self.with_cell(to, |cell| cell.push_signal(sig))
+            .unwrap_or(false)
     }
 
     /// Waits for a process to end, from anywhere (no process needed): the returned future
@@ -292,6 +474,13 @@ impl Node {
     pub fn registered(&self) -> Vec<String> {
         self.names().names()
     }
+}
+
+/// A local process addressed by a message from another node.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum IncomingDest<'a> {
+    Id(u64),
+    Name(&'a str),
 }
 
 /// The outcome of [`Node::deliver_to`].

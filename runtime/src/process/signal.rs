@@ -1,6 +1,7 @@
 //! What a process receives: its own messages and system signals, in one FIFO.
 
 use super::{Down, Exit, Pid};
+use crate::node::{NodeDownReason, NodeName};
 
 /// One item from a process's mailbox: a message of its type `M`, or a system signal.
 ///
@@ -20,6 +21,13 @@ pub enum Signal<M> {
     /// A message arrived from another node that this process cannot decode: a different type
     /// than its own, or bytes that do not decode. It is reported, never a panic.
     Unexpected(Unexpected),
+    /// A node connected (for processes that called
+    /// [`Ctx::monitor_nodes`](crate::Ctx::monitor_nodes)). Delivered before any message from
+    /// that node on the new connection.
+    NodeUp(NodeName),
+    /// A node's connection was lost, with the reason. Delivered after every message that
+    /// arrived on that connection.
+    NodeDown(NodeName, NodeDownReason),
 }
 
 impl<M> Signal<M> {
@@ -30,6 +38,8 @@ impl<M> Signal<M> {
             Signal::Exit(e) => Signal::Exit(e),
             Signal::Down(d) => Signal::Down(d),
             Signal::Unexpected(u) => Signal::Unexpected(u),
+            Signal::NodeUp(n) => Signal::NodeUp(n),
+            Signal::NodeDown(n, r) => Signal::NodeDown(n, r),
         }
     }
 
@@ -41,6 +51,8 @@ impl<M> Signal<M> {
             Signal::Exit(e) => Ok(Signal::Exit(e)),
             Signal::Down(d) => Ok(Signal::Down(d)),
             Signal::Unexpected(u) => Ok(Signal::Unexpected(u)),
+            Signal::NodeUp(n) => Ok(Signal::NodeUp(n)),
+            Signal::NodeDown(n, r) => Ok(Signal::NodeDown(n, r)),
         }
     }
 
@@ -68,12 +80,12 @@ pub struct Unexpected {
 /// System signals as queued in a mailbox (boxed there, so that the common case, a message,
 /// stays small).
 #[derive(Debug)]
-// `Unexpected` is produced by the distribution layer.
-#[allow(dead_code)]
 pub(crate) enum SysSignal {
     Exit(Exit),
     Down(Down),
     Unexpected(Unexpected),
+    NodeUp(NodeName),
+    NodeDown(NodeName, NodeDownReason),
 }
 
 impl SysSignal {
@@ -82,6 +94,8 @@ impl SysSignal {
             SysSignal::Exit(e) => Signal::Exit(e),
             SysSignal::Down(d) => Signal::Down(d),
             SysSignal::Unexpected(u) => Signal::Unexpected(u),
+            SysSignal::NodeUp(n) => Signal::NodeUp(n),
+            SysSignal::NodeDown(n, r) => Signal::NodeDown(n, r),
         }
     }
 }

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use super::cell::{AcceptFn, GiveBackFn, TypedCell, accept_exact, give_back_exact};
+use super::remote::{DecodeFn, decode_plain};
 use super::task::ProcessTask;
 use super::{Addr, Ctx, ExitReason, IntoExitReason, Message, Pid, RegisterError};
 use crate::node::Node;
@@ -60,18 +61,31 @@ impl SpawnOpts {
     }
 }
 
-/// How a mailbox of type `M` accepts values offered through an untyped pid or name.
+/// How a mailbox of type `M` accepts values offered through an untyped pid or name, and
+/// messages from other nodes.
 pub(crate) struct Kind<M> {
     pub(crate) accept: AcceptFn<M>,
     pub(crate) give_back: GiveBackFn<M>,
+    pub(crate) decode: Option<DecodeFn<M>>,
 }
 
 impl<M: Send + 'static> Kind<M> {
-    /// A mailbox that accepts exactly `M`.
-    pub(crate) fn exact() -> Self {
+    /// A mailbox that accepts exactly `M`, from this node only.
+    pub(crate) fn local_only() -> Self {
         Self {
             accept: accept_exact::<M>,
             give_back: give_back_exact::<M>,
+            decode: None,
+        }
+    }
+}
+
+impl<M: Message> Kind<M> {
+    /// A mailbox that accepts exactly `M`, from any node.
+    pub(crate) fn exact() -> Self {
+        Self {
+            decode: Some(decode_plain::<M>),
+            ..Self::local_only()
         }
     }
 }
@@ -143,7 +157,7 @@ impl Node {
         Fut: Future + Send + 'static,
         Fut::Output: IntoExitReason,
     {
-        self.spawn_kind(opts, Kind::<M>::exact(), f)
+        self.spawn_kind(opts, Kind::<M>::local_only(), f)
     }
 
     pub(crate) fn spawn_kind<M, F, Fut>(
@@ -187,7 +201,12 @@ impl Node {
         trap_exit: bool,
     ) -> Arc<TypedCell<M>> {
         let pid = Pid::new(self.name().clone(), self.next_pid_id(), self.creation());
-        let cell = Arc::new(TypedCell::new(pid, kind.accept, kind.give_back));
+        let cell = Arc::new(TypedCell::new(
+            pid,
+            kind.accept,
+            kind.give_back,
+            kind.decode,
+        ));
         cell.core.set_trap_exit(trap_exit);
         self.procs().insert(cell.clone());
         cell

@@ -122,7 +122,7 @@ fn notify(node: &Node, pid: &Pid, reason: &ExitReason, rel: Relations) {
         }
     }
     for (monitor, target) in rel.watching {
-        node.forget_monitor(&target, monitor);
+        node.forget_monitor(pid, &target, monitor);
     }
 }
 

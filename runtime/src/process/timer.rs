@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::task::AbortHandle;
 
-use super::Dest;
+use super::{Dest, Message};
 use crate::node::Node;
 
 /// A pending [`send_after`](crate::Ctx::send_after). Dropping it does not cancel the timer.
@@ -38,7 +38,7 @@ impl TimerRef {
 impl Node {
     /// Sends `msg` to `dest` after `delay`. A destination that is gone by then drops the
     /// message, as a send would.
-    pub fn send_after<T: Send + 'static>(
+    pub fn send_after<T: Message>(
         &self,
         dest: impl Into<Dest>,
         msg: T,

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::spec::{ChildKind, ChildSpec, Restart, Shutdown, Strategy};
+use super::spec::{ChildKind, ChildSpec, DEFAULT_SHUTDOWN, Restart, Shutdown, Strategy};
 use super::{ChildCount, ChildInfo, ChildRef, SupervisorError};
-use crate::gen_server::{Flow, GenServer, ReplyHandle, ServerCtx};
+use crate::gen_server::{Flow, GenServer, ReplyHandle, ServerCtx, StartError};
 use crate::node::Node;
 use crate::process::{ExitReason, Pid, Signal};
 
@@ -112,18 +112,31 @@ impl SupervisorServer {
     }
 
     /// Starts child `i`, retrying while the restart intensity allows.
+    ///
+    /// A child whose name is still held by a process that is going away (a child of an
+    /// earlier incarnation of this supervisor, still running `terminate`) is started once
+    /// that process has exited, waiting at most the child's shutdown time.
     async fn start_child_at(
         &mut self,
         i: usize,
         ctx: &ServerCtx<Self>,
         restarting: bool,
     ) -> Result<(), ExitReason> {
+        let mut waited_for = None;
         loop {
             let spec = self.children[i].spec.clone();
             match spec.start_under(ctx.node(), ctx.pid()).await {
                 Ok(pid) => {
                     self.children[i].pid = Some(pid);
                     return Ok(());
+                }
+                Err(StartError::AlreadyStarted(holder)) if waited_for.as_ref() != Some(&holder) => {
+                    let limit = match spec.shutdown {
+                        Shutdown::Timeout(d) => d,
+                        Shutdown::BrutalKill | Shutdown::Infinity => DEFAULT_SHUTDOWN,
+                    };
+                    let _ = tokio::time::timeout(limit, ctx.node().watch(&holder)).await;
+                    waited_for = Some(holder);
                 }
                 Err(e) => {
                     let what = format!("child {:?} failed to start: {e}", spec.id);

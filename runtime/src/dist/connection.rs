@@ -1,0 +1,693 @@
+//! One connection to one peer node: an output buffer, a writer task, a reader task, the
+//! calls waiting for replies on it, and the links and monitors that cross it.
+//!
+//! - **Output.** Senders encode frames straight into the connection's buffer under a short
+//!   lock. One writer task swaps the whole buffer out and writes it with one call, so under
+//!   load many frames share a syscall; a frame is never split between writers. Frames queued
+//!   while the connection is still being set up are written once it is up.
+//! - **Input.** The reader reads big chunks, cuts as many whole frames as it holds and hands
+//!   each to the local process, in order. A frame that does not parse closes this connection
+//!   only.
+//! - **Liveness.** With nothing to send for a tick interval the writer sends a tick; if nothing
+//!   arrives for the tick time the connection is declared down.
+//! - **Loss.** When the connection goes down every call waiting on it fails with
+//!   `NodeDown`, every local process linked across it gets an exit signal `NoConnection`,
+//!   every local monitor of a process over there gets `Down(NoConnection)`, and node monitors
+//!   get `NodeDown`, in that order, once.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use parking_lot::Mutex;
+use rustc_hash::{FxHashMap, FxHashSet};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{oneshot, watch};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::frame::{self, Addressee, EncodeFrameError, Frame, FrameError, WireDest, WirePid};
+use super::{ConnectError, Dist};
+use crate::gen_server::CallError;
+use crate::node::{Node, NodeDownReason, NodeName};
+use crate::process::{
+    CallTable, Encode, EncodeError, ExitReason, Incoming, IncomingDest, MonitorRef, Pid,
+    RemoteReplyTo, ReplySink, WireKind,
+};
+
+/// Where a connection is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Connecting,
+    Up,
+    /// Never came up, with why.
+    Failed(Arc<ConnectError>),
+    /// Was up, and went down.
+    Down(NodeDownReason),
+}
+
+/// What the peer said about itself in the handshake.
+#[derive(Debug, Clone)]
+pub(crate) struct PeerState {
+    pub(crate) creation: u32,
+    pub(crate) hidden: bool,
+    pub(crate) listen_port: u16,
+}
+
+struct Outbox {
+    buf: Vec<u8>,
+    /// The writer waits for a wake-up; the next sender must notify it.
+    writer_idle: bool,
+    /// False once the connection is down: frames are dropped.
+    open: bool,
+    /// Messages dropped because the buffer was over its limit.
+    dropped: u64,
+}
+
+/// Links and monitors that cross this connection, so its loss can be reported.
+#[derive(Default)]
+struct Relations {
+    closed: bool,
+    /// (local process, remote process).
+    links: FxHashSet<(Pid, Pid)>,
+    /// Monitors local processes hold on remote ones: ref → (local watcher, remote target).
+    out_monitors: FxHashMap<MonitorRef, (Pid, Pid)>,
+    /// Monitors remote processes hold on local ones: ref → local target.
+    in_monitors: FxHashMap<MonitorRef, Pid>,
+}
+
+type ReplyTx = oneshot::Sender<Result<Bytes, CallError>>;
+
+struct Calls {
+    closed: bool,
+    next: u64,
+    waiting: FxHashMap<u64, ReplyTx>,
+}
+
+/// One peer connection (or an attempt at one).
+pub(crate) struct Conn {
+    dist: std::sync::Weak<Dist>,
+    pub(crate) peer: NodeName,
+    state: Mutex<Option<PeerState>>,
+    phase: watch::Sender<Phase>,
+    out: Mutex<Outbox>,
+    wake_writer: tokio::sync::Notify,
+    calls: Mutex<Calls>,
+    rel: Mutex<Relations>,
+    /// Stops the reader and writer.
+    cancel: CancellationToken,
+    /// When something last arrived, in ms since `born`.
+    last_rx: AtomicU64,
+    born: Instant,
+    /// The peer said goodbye: its close is a clean shutdown.
+    bye: AtomicBool,
+    /// We are leaving: the writer closes the socket once the buffer is written.
+    leaving: AtomicBool,
+    max_frame: usize,
+    max_outbox: usize,
+}
+
+impl Conn {
+    pub(crate) fn new(dist: &Arc<Dist>, peer: NodeName) -> Arc<Self> {
+        Arc::new(Self {
+            dist: Arc::downgrade(dist),
+            peer,
+            state: Mutex::new(None),
+            phase: watch::channel(Phase::Connecting).0,
+            out: Mutex::new(Outbox {
+                buf: Vec::new(),
+                writer_idle: false,
+                open: true,
+                dropped: 0,
+            }),
+            wake_writer: tokio::sync::Notify::new(),
+            calls: Mutex::new(Calls {
+                closed: false,
+                next: 1,
+                waiting: FxHashMap::default(),
+            }),
+            rel: Mutex::new(Relations::default()),
+            cancel: CancellationToken::new(),
+            last_rx: AtomicU64::new(0),
+            born: Instant::now(),
+            bye: AtomicBool::new(false),
+            leaving: AtomicBool::new(false),
+            max_frame: dist.config.max_frame,
+            max_outbox: dist.config.max_outbox,
+        })
+    }
+
+    pub(crate) fn phase(&self) -> Phase {
+        self.phase.borrow().clone()
+    }
+
+    pub(crate) fn subscribe(&self) -> watch::Receiver<Phase> {
+        self.phase.subscribe()
+    }
+
+    pub(crate) fn is_up(&self) -> bool {
+        matches!(*self.phase.borrow(), Phase::Up)
+    }
+
+    pub(crate) fn peer_state(&self) -> Option<PeerState> {
+        self.state.lock().clone()
+    }
+
+    /// Up, and visible from both sides.
+    pub(crate) fn is_visible(&self, me_hidden: bool) -> bool {
+        !me_hidden && self.is_up() && self.state.lock().as_ref().is_some_and(|s| !s.hidden)
+    }
+
+    /// Appends a frame to the output buffer and wakes the writer if it sleeps. While the
+    /// connection is being set up the frame waits; once it is down, frames are dropped.
+    pub(crate) fn push(
+        &self,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<(), EncodeFrameError>,
+    ) -> Result<(), EncodeFrameError> {
+        let mut out = self.out.lock();
+        if !out.open {
+            return Ok(());
+        }
+        if out.buf.len() > self.max_outbox {
+            out.dropped += 1;
+            if out.dropped.is_power_of_two() {
+                tracing::warn!(peer = %self.peer, dropped = out.dropped, limit = self.max_outbox,
+                    "output buffer full (the peer is not reading fast enough); messages dropped");
+            }
+            return Ok(());
+        }
+        write(&mut out.buf)?;
+        let wake = std::mem::replace(&mut out.writer_idle, false);
+        drop(out);
+        if wake {
+            self.wake_writer.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Sends a message frame.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn send_msg(
+        &self,
+        kind: WireKind,
+        from: Option<&Pid>,
+        to: Addressee<'_>,
+        type_name: &str,
+        call_ref: u64,
+        encode: Encode<'_>,
+    ) -> Result<(), EncodeError> {
+        let max = self.max_frame;
+        match self
+            .push(|buf| frame::msg(buf, max, kind, from, to, type_name, call_ref, |b| encode(b)))
+        {
+            Ok(()) => Ok(()),
+            Err(EncodeFrameError::Payload(e)) => Err(e),
+            Err(EncodeFrameError::TooLarge(len, max)) => Err(EncodeError::Syntax(format!(
+                "the message is {len} bytes, over the frame limit of {max}"
+            ))),
+        }
+    }
+
+    /// Registers a call and sends it.
+    pub(crate) fn call(
+        self: &Arc<Self>,
+        from: Option<&Pid>,
+        to: Addressee<'_>,
+        type_name: &str,
+        encode: Encode<'_>,
+    ) -> Result<crate::process::PendingCall, CallError> {
+        let (tx, rx) = oneshot::channel();
+        let call_ref = {
+            let mut calls = self.calls.lock();
+            if calls.closed {
+                return Err(CallError::NodeDown(self.peer.clone()));
+            }
+            let r = calls.next;
+            calls.next += 1;
+            calls.waiting.insert(r, tx);
+            r
+        };
+        if let Err(e) = self.send_msg(WireKind::Call, from, to, type_name, call_ref, encode) {
+            self.calls.lock().waiting.remove(&call_ref);
+            return Err(CallError::BadType(format!(
+                "the request did not encode: {e}"
+            )));
+        }
+        Ok(crate::process::PendingCall {
+            rx,
+            table: self.clone(),
+            call_ref,
+            node: self.peer.clone(),
+        })
+    }
+
+    pub(crate) fn add_link(&self, local: &Pid, remote: &Pid) -> bool {
+        let mut rel = self.rel.lock();
+        if rel.closed {
+            return false;
+        }
+        rel.links.insert((local.clone(), remote.clone()));
+        true
+    }
+
+    pub(crate) fn remove_link(&self, local: &Pid, remote: &Pid) {
+        self.rel
+            .lock()
+            .links
+            .remove(&(local.clone(), remote.clone()));
+    }
+
+    pub(crate) fn add_out_monitor(&self, monitor: MonitorRef, watcher: &Pid, target: &Pid) -> bool {
+        let mut rel = self.rel.lock();
+        if rel.closed {
+            return false;
+        }
+        rel.out_monitors
+            .insert(monitor, (watcher.clone(), target.clone()));
+        true
+    }
+
+    pub(crate) fn remove_out_monitor(&self, monitor: MonitorRef) {
+        self.rel.lock().out_monitors.remove(&monitor);
+    }
+
+    pub(crate) fn remove_in_monitor(&self, monitor: MonitorRef) {
+        self.rel.lock().in_monitors.remove(&monitor);
+    }
+
+    /// Marks the connection up: it is listed from now on.
+    pub(crate) fn mark_up(&self, peer: PeerState) {
+        *self.state.lock() = Some(peer);
+        self.touch_rx();
+        self.phase.send_replace(Phase::Up);
+    }
+
+    /// Starts the reader and the writer.
+    pub(crate) fn spawn_io(
+        self: &Arc<Self>,
+        node: &Node,
+        reader: OwnedReadHalf,
+        writer: OwnedWriteHalf,
+        tick_time: Duration,
+        tick_interval: Duration,
+    ) {
+        tokio::spawn(self.clone().write_loop(writer, tick_time, tick_interval));
+        tokio::spawn(self.clone().read_loop(reader, node.clone()));
+    }
+
+    fn touch_rx(&self) {
+        let ms = self.born.elapsed().as_millis() as u64;
+        self.last_rx.store(ms, Ordering::Relaxed);
+    }
+
+    fn silent_for(&self) -> Duration {
+        let now = self.born.elapsed().as_millis() as u64;
+        Duration::from_millis(now.saturating_sub(self.last_rx.load(Ordering::Relaxed)))
+    }
+
+    /// Asks the writer to send what is queued plus a goodbye, then close.
+    pub(crate) fn leave(&self) {
+        self.leaving.store(true, Ordering::SeqCst);
+        let _ = self.push(|buf| {
+            frame::bye(buf);
+            Ok(())
+        });
+        self.wake_writer.notify_one();
+    }
+
+    async fn write_loop(
+        self: Arc<Self>,
+        mut wr: OwnedWriteHalf,
+        tick_time: Duration,
+        tick_interval: Duration,
+    ) {
+        let mut spare: Vec<u8> = Vec::with_capacity(64 * 1024);
+        let mut tick = tokio::time::interval(tick_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        let mut last_sent = Instant::now();
+        let reason = loop {
+            {
+                let mut out = self.out.lock();
+                if out.buf.is_empty() {
+                    out.writer_idle = true;
+                } else {
+                    std::mem::swap(&mut out.buf, &mut spare);
+                }
+            }
+            if spare.is_empty() {
+                if self.leaving.load(Ordering::SeqCst) {
+                    let _ = wr.shutdown().await;
+                    break NodeDownReason::Shutdown;
+                }
+                tokio::select! {
+                    biased;
+                    () = self.cancel.cancelled() => return,
+                    () = self.wake_writer.notified() => {}
+                    _ = tick.tick() => {
+                        if self.silent_for() > tick_time {
+                            break NodeDownReason::TickTimeout;
+                        }
+                        if last_sent.elapsed() >= tick_interval {
+                            let _ = self.push(|buf| { frame::tick(buf); Ok(()) });
+                        }
+                    }
+                }
+                continue;
+            }
+            let written = tokio::select! {
+                biased;
+                () = self.cancel.cancelled() => return,
+                r = wr.write_all(&spare) => r,
+            };
+            if written.is_err() {
+                break NodeDownReason::ConnectionClosed;
+            }
+            last_sent = Instant::now();
+            spare.clear();
+            // Keep a large burst's buffer from staying allocated forever.
+            if spare.capacity() > 4 * 1024 * 1024 {
+                spare = Vec::with_capacity(64 * 1024);
+            }
+        };
+        self.close(reason);
+    }
+
+    async fn read_loop(self: Arc<Self>, mut rd: OwnedReadHalf, node: Node) {
+        let mut buf = BytesMut::with_capacity(64 * 1024);
+        let reason = 'conn: loop {
+            let read = tokio::select! {
+                biased;
+                () = self.cancel.cancelled() => return,
+                r = rd.read_buf(&mut buf) => r,
+            };
+            match read {
+                Ok(0) | Err(_) => {
+                    break if self.bye.load(Ordering::SeqCst) {
+                        NodeDownReason::Shutdown
+                    } else {
+                        NodeDownReason::ConnectionClosed
+                    };
+                }
+                Ok(_) => self.touch_rx(),
+            }
+            loop {
+                match frame::check(&buf, self.max_frame) {
+                    Ok(Some(len)) => {
+                        let frame = buf.split_to(len).freeze();
+                        if let Err(e) = self.dispatch(&node, &frame) {
+                            tracing::warn!(peer = %self.peer, error = %e, "closing the connection: bad frame");
+                            break 'conn NodeDownReason::ProtocolError(e.to_string());
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!(peer = %self.peer, error = %e, "closing the connection: bad frame");
+                        break 'conn NodeDownReason::ProtocolError(e.to_string());
+                    }
+                }
+            }
+            // Room for the rest of a large frame, or for the next big read.
+            let want = match buf.get(..4) {
+                Some(p) => 4 + u32::from_be_bytes([p[0], p[1], p[2], p[3]]) as usize,
+                None => 0,
+            };
+            buf.reserve(want.saturating_sub(buf.len()).max(64 * 1024));
+        };
+        self.close(reason);
+    }
+
+    /// Turns a pid from a frame into a local pid, if it is one of this incarnation.
+    fn local(&self, node: &Node, p: WirePid<'_>) -> Option<Pid> {
+        (p.node == node.name().as_str() && p.creation == node.creation())
+            .then(|| node.local_pid(p.id))
+    }
+
+    fn dispatch(self: &Arc<Self>, node: &Node, bytes: &Bytes) -> Result<(), FrameError> {
+        match frame::parse(bytes)? {
+            Frame::Tick => {}
+            Frame::Msg {
+                kind,
+                from,
+                to,
+                type_name,
+                call_ref,
+                payload,
+            } => {
+                let from = from.map(|p| p.to_pid(&self.peer)).transpose()?;
+                let reply_to = (kind == WireKind::Call).then(|| RemoteReplyTo {
+                    sink: self.clone(),
+                    call_ref,
+                    from: from.clone(),
+                });
+                let dest = match to {
+                    WireDest::Name(n) => Some(IncomingDest::Name(n)),
+                    WireDest::Pid(p) => self.local(node, p).map(|p| IncomingDest::Id(p.id())),
+                };
+                let Some(dest) = dest else {
+                    // A pid of another node or of an earlier incarnation of this one: gone.
+                    if let Some(r) = reply_to {
+                        r.fail(CallError::NoProc);
+                    }
+                    return Ok(());
+                };
+                let msg = Incoming {
+                    kind,
+                    type_name,
+                    payload,
+                    from,
+                    reply_to,
+                };
+                if let Err(rejected) = node.deliver_incoming(dest, msg)
+                    && let Some(r) = rejected.reply_to
+                {
+                    r.fail(rejected.error);
+                }
+            }
+            Frame::Reply {
+                call_ref,
+                ok,
+                payload,
+            } => {
+                let tx = self.calls.lock().waiting.remove(&call_ref);
+                if let Some(tx) = tx {
+                    let result = if ok {
+                        Ok(bytes.slice_ref(payload))
+                    } else {
+                        Err(
+                            rmp_serde::from_slice::<CallError>(payload).unwrap_or_else(|e| {
+                                CallError::BadType(format!("undecodable error reply: {e}"))
+                            }),
+                        )
+                    };
+                    let _ = tx.send(result);
+                }
+            }
+            Frame::Link { from, to } => {
+                let from = from.to_pid(&self.peer)?;
+                let Some(to) = self.local(node, to) else {
+                    self.send_exit(&to_pid_or_gone(node, to), &from, &ExitReason::NoProc);
+                    return Ok(());
+                };
+                if node.add_link_to(&to, &from) {
+                    if !self.add_link(&to, &from) {
+                        node.exit_signal(&from, &to, ExitReason::NoConnection, true);
+                    }
+                } else {
+                    self.send_exit(&to, &from, &ExitReason::NoProc);
+                }
+            }
+            Frame::Unlink { from, to } => {
+                let from = from.to_pid(&self.peer)?;
+                if let Some(to) = self.local(node, to) {
+                    self.remove_link(&to, &from);
+                    node.remove_link_from(&to, &from);
+                }
+            }
+            Frame::Exit {
+                from,
+                to,
+                via_link,
+                reason,
+            } => {
+                let from = from.to_pid(&self.peer)?;
+                if let Some(to) = self.local(node, to) {
+                    if via_link {
+                        self.remove_link(&to, &from);
+                    }
+                    node.exit_signal(&from, &to, reason, via_link);
+                }
+            }
+            Frame::Monitor {
+                watcher,
+                target,
+                monitor,
+            } => {
+                let watcher = watcher.to_pid(&self.peer)?;
+                let local = self.local(node, target);
+                let added = local.as_ref().is_some_and(|t| {
+                    let mut rel = self.rel.lock();
+                    if rel.closed || !node.add_remote_watcher(t, monitor, &watcher) {
+                        return false;
+                    }
+                    rel.in_monitors.insert(monitor, t.clone());
+                    true
+                });
+                if !added {
+                    let target = local.unwrap_or_else(|| to_pid_or_gone(node, target));
+                    let _ = self.push(|buf| {
+                        frame::down(buf, &watcher, &target, monitor, &ExitReason::NoProc);
+                        Ok(())
+                    });
+                }
+            }
+            Frame::Demonitor {
+                watcher,
+                target,
+                monitor,
+            } => {
+                let watcher = watcher.to_pid(&self.peer)?;
+                self.remove_in_monitor(monitor);
+                if let Some(target) = self.local(node, target) {
+                    node.forget_monitor(&watcher, &target, monitor);
+                }
+            }
+            Frame::Down {
+                watcher,
+                pid,
+                monitor,
+                reason,
+            } => {
+                let pid = pid.to_pid(&self.peer)?;
+                self.remove_out_monitor(monitor);
+                if let Some(watcher) = self.local(node, watcher) {
+                    node.remote_down(&watcher, monitor, &pid, reason);
+                }
+            }
+            Frame::Peers(peers) => {
+                if let Some(dist) = self.dist.upgrade() {
+                    dist.mesh_with(peers);
+                }
+            }
+            Frame::Bye => self.bye.store(true, Ordering::SeqCst),
+        }
+        Ok(())
+    }
+
+    pub(crate) fn send_exit(&self, from: &Pid, to: &Pid, reason: &ExitReason) {
+        let _ = self.push(|buf| {
+            frame::exit(buf, from, to, true, reason);
+            Ok(())
+        });
+    }
+
+    /// Fails the attempt: it never came up.
+    pub(crate) fn fail(self: &Arc<Self>, err: ConnectError) {
+        if !matches!(*self.phase.borrow(), Phase::Connecting) {
+            return;
+        }
+        self.phase.send_replace(Phase::Failed(Arc::new(err)));
+        self.teardown(None);
+    }
+
+    /// Takes the connection down (the first reason wins).
+    pub(crate) fn close(self: &Arc<Self>, reason: NodeDownReason) {
+        let was_up = {
+            let phase = self.phase.borrow().clone();
+            match phase {
+                Phase::Up => true,
+                Phase::Connecting => false,
+                Phase::Failed(_) | Phase::Down(_) => return,
+            }
+        };
+        if !was_up {
+            self.fail(ConnectError::Closed(reason));
+            return;
+        }
+        self.phase.send_replace(Phase::Down(reason.clone()));
+        self.teardown(Some(reason));
+    }
+
+    /// Everything that depends on this connection learns it is gone.
+    fn teardown(self: &Arc<Self>, down: Option<NodeDownReason>) {
+        self.cancel.cancel();
+        {
+            let mut out = self.out.lock();
+            out.open = false;
+            out.buf = Vec::new();
+        }
+        let dist = self.dist.upgrade();
+        if let Some(dist) = &dist {
+            dist.forget(self);
+        }
+        let waiting = {
+            let mut calls = self.calls.lock();
+            calls.closed = true;
+            std::mem::take(&mut calls.waiting)
+        };
+        for (_, tx) in waiting {
+            let _ = tx.send(Err(CallError::NodeDown(self.peer.clone())));
+        }
+        let rel = {
+            let mut rel = self.rel.lock();
+            rel.closed = true;
+            std::mem::take(&mut *rel)
+        };
+        let Some(dist) = dist else { return };
+        let Some(node) = dist.node() else { return };
+        for (local, remote) in rel.links {
+            node.exit_signal(&remote, &local, ExitReason::NoConnection, true);
+        }
+        for (monitor, (watcher, target)) in rel.out_monitors {
+            node.remote_down(&watcher, monitor, &target, ExitReason::NoConnection);
+        }
+        for (monitor, target) in rel.in_monitors {
+            node.forget_monitor(&target, &target, monitor);
+        }
+        if let Some(reason) = down {
+            let visible = self.state.lock().as_ref().is_some_and(|s| !s.hidden) && !dist.me.hidden;
+            tracing::info!(peer = %self.peer, %reason, "node down");
+            if visible {
+                dist.node_down(&self.peer, reason);
+            }
+        }
+    }
+}
+
+/// A pid of this node that is not (or no longer) alive, for replies about it.
+fn to_pid_or_gone(node: &Node, p: WirePid<'_>) -> Pid {
+    match NodeName::new(p.node) {
+        Ok(name) => Pid::new(name, p.id, p.creation),
+        Err(_) => node.local_pid(p.id),
+    }
+}
+
+impl ReplySink for Conn {
+    fn reply(&self, call_ref: u64, result: Result<Encode<'_>, CallError>) {
+        let max = self.max_frame;
+        let sent = match result {
+            Ok(encode) => self.push(|buf| frame::reply(buf, max, call_ref, true, |b| encode(b))),
+            Err(e) => self.push(|buf| {
+                frame::reply(buf, max, call_ref, false, |b| {
+                    rmp_serde::encode::write(b, &e)
+                })
+            }),
+        };
+        if let Err(e) = sent {
+            let err = CallError::BadType(format!("the reply did not encode: {e}"));
+            let _ = self.push(|buf| {
+                frame::reply(buf, max, call_ref, false, |b| {
+                    rmp_serde::encode::write(b, &err)
+                })
+            });
+        }
+    }
+}
+
+impl CallTable for Conn {
+    fn cancel(&self, call_ref: u64) {
+        self.calls.lock().waiting.remove(&call_ref);
+    }
+}

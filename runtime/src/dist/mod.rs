@@ -1,0 +1,253 @@
+//! Distribution: named nodes that find each other through a port mapper, authenticate with
+//! a shared cookie, and form a full mesh of TCP connections over which `send`, `call`,
+//! links and monitors reach processes on any node.
+//!
+//! The parts, in the order a connection meets them:
+//! 1. [`epmd`]: the port mapper. A node registers its name and listen port with the
+//!    port mapper of its host (serving one itself if none runs); a peer asks it where to
+//!    connect.
+//! 2. `handshake`: version, names, flags, creation, then a mutual HMAC-SHA256
+//!    challenge-response over the cookie (which never crosses the wire).
+//! 3. `frame`: length-prefixed frames, a MessagePack header and a payload.
+//! 4. `connection`: one connection per node pair, a writer that batches frames, a reader
+//!    that dispatches them in order, ticks, and what a lost connection means.
+//! 5. `mesh`: the connection table, simultaneous connects, and connect-all (a node that
+//!    joins one member meets them all).
+//!
+//! # Guarantees
+//!
+//! - One connection per node pair, so messages from one process to another arrive in the
+//!   order sent, across nodes too.
+//! - Nothing from a peer is acted on before the handshake has authenticated it.
+//! - `NodeUp` is delivered before any message from the new connection; `NodeDown` after the
+//!   last message that arrived on it, and after the node has left [`Node::nodes`].
+//! - A node that restarts under the same name has a new creation: pids of the old
+//!   incarnation never reach the new one.
+//!
+//! # Failure
+//!
+//! When a connection is lost, every call waiting on it fails at once with
+//! [`CallError::NodeDown`](crate::CallError::NodeDown), linked processes get an exit signal
+//! with [`ExitReason::NoConnection`](crate::ExitReason::NoConnection), monitors get
+//! `Down(NoConnection)`, and node monitors get [`Signal::NodeDown`](crate::Signal::NodeDown)
+//! with the reason. Messages in flight may be lost; nothing is retransmitted (as in Erlang).
+//! A peer that sends garbage costs one closed connection and a log line.
+//!
+//! # Example
+//!
+//! ```
+//! use locus::Node;
+//!
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! # let epmd_port = { let l = std::net::TcpListener::bind("127.0.0.1:0")?; l.local_addr()?.port() };
+//! let a = Node::builder().name("a@127.0.0.1").cookie("secret").epmd_port(epmd_port).start().await?;
+//! let b = Node::builder().name("b@127.0.0.1").cookie("secret").epmd_port(epmd_port).start().await?;
+//! a.connect(b.name()).await?;
+//! assert_eq!(a.nodes(), vec![b.name().clone()]);
+//! # Ok(()) }
+//! ```
+
+mod config;
+mod connection;
+pub mod epmd;
+pub(crate) mod frame;
+pub(crate) mod handshake;
+mod mesh;
+mod remote;
+
+pub use config::DEFAULT_TICK_TIME;
+pub(crate) use config::{DistConfig, Ports, cookie_from_file, validate_cookie};
+pub use frame::DEFAULT_MAX_FRAME;
+pub use handshake::HandshakeError;
+pub(crate) use mesh::start;
+
+use std::sync::Arc;
+
+use dashmap::DashMap;
+use parking_lot::Mutex;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use self::connection::Conn;
+use self::handshake::Identity;
+use crate::node::{Node, NodeDownReason, NodeName, WeakNode};
+use crate::process::{Pid, SysSignal};
+
+/// A connection could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// This node was started without a name.
+    #[error("this node is not distributed: start it with a name to connect to others")]
+    NotDistributed,
+    /// The node name is malformed.
+    #[error(transparent)]
+    Name(#[from] crate::node::NodeNameError),
+    /// The peer's port mapper could not be asked.
+    #[error("cannot find {node}: {error}")]
+    Epmd {
+        /// The node asked for.
+        node: String,
+        /// What went wrong.
+        error: epmd::EpmdError,
+    },
+    /// The peer's host answers, but no node of that name is registered there.
+    #[error("no node {0} is registered on its host's port mapper (not started yet, or a typo?)")]
+    NotRegistered(String),
+    /// The TCP connection failed.
+    #[error("cannot connect to {node} at {addr}: {error}")]
+    Io {
+        /// The node.
+        node: String,
+        /// The address tried.
+        addr: String,
+        /// The error.
+        error: String,
+    },
+    /// The handshake failed (wrong cookie, refused, not a locus node...).
+    #[error(transparent)]
+    Handshake(#[from] HandshakeError),
+    /// A step of the setup took longer than the setup time.
+    #[error("connecting to {0} timed out")]
+    Timeout(String),
+    /// The connection closed during setup.
+    #[error("the connection closed during setup: {0}")]
+    Closed(NodeDownReason),
+    /// This node is shutting down.
+    #[error("this node is shutting down")]
+    ShuttingDown,
+}
+
+/// A change in the set of connected nodes, as seen through [`Node::node_events`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NodeEvent {
+    /// A visible node connected.
+    Up(NodeName),
+    /// A visible node's connection was lost.
+    Down(NodeName, NodeDownReason),
+}
+
+/// A stream of [`NodeEvent`]s. Unbounded: events are kept until read.
+#[derive(Debug)]
+pub struct NodeEvents {
+    rx: mpsc::UnboundedReceiver<NodeEvent>,
+}
+
+impl NodeEvents {
+    /// The next event; `None` once the node has stopped.
+    pub async fn recv(&mut self) -> Option<NodeEvent> {
+        self.rx.recv().await
+    }
+
+    /// The next event if one is waiting.
+    pub fn try_recv(&mut self) -> Option<NodeEvent> {
+        self.rx.try_recv().ok()
+    }
+}
+
+/// The distribution state of one node.
+pub(crate) struct Dist {
+    this: std::sync::Weak<Dist>,
+    node: WeakNode,
+    pub(crate) me: Identity,
+    pub(crate) config: DistConfig,
+    peers: DashMap<NodeName, Arc<Conn>>,
+    node_monitors: Mutex<Vec<Pid>>,
+    events: Mutex<Vec<mpsc::UnboundedSender<NodeEvent>>>,
+    /// Stops the listener, the port mapper registration and a port mapper this node serves.
+    cancel: CancellationToken,
+}
+
+impl Dist {
+    pub(crate) fn node(&self) -> Option<Node> {
+        self.node.upgrade()
+    }
+
+    /// Tells node monitors and event subscribers that a node connected.
+    fn node_up(&self, peer: &NodeName) {
+        let Some(node) = self.node() else { return };
+        for pid in self.node_monitors.lock().iter() {
+            node.push_signal(pid, SysSignal::NodeUp(peer.clone()));
+        }
+        self.events
+            .lock()
+            .retain(|tx| tx.send(NodeEvent::Up(peer.clone())).is_ok());
+    }
+
+    fn node_down(&self, peer: &NodeName, reason: NodeDownReason) {
+        let Some(node) = self.node() else { return };
+        for pid in self.node_monitors.lock().iter() {
+            node.push_signal(pid, SysSignal::NodeDown(peer.clone(), reason.clone()));
+        }
+        self.events.lock().retain(|tx| {
+            tx.send(NodeEvent::Down(peer.clone(), reason.clone()))
+                .is_ok()
+        });
+    }
+}
+
+impl Node {
+    fn dist(&self) -> Option<Arc<Dist>> {
+        self.dist_handle().cloned()
+    }
+
+    /// Whether this node was started with a name.
+    pub fn is_distributed(&self) -> bool {
+        self.dist().is_some()
+    }
+
+    /// The port distribution listens on, if distributed.
+    pub fn listen_port(&self) -> Option<u16> {
+        self.dist().map(|d| d.me.listen_port)
+    }
+
+    /// Connects to `peer` (Erlang's `Node.connect/1`) and, through it, to every node it is
+    /// connected to. Returns once the connection is up; connecting to a connected node or to
+    /// this node succeeds at once.
+    ///
+    /// # Errors
+    ///
+    /// [`ConnectError`] says why: not distributed, no such node registered, wrong cookie,
+    /// unreachable, timed out.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping the future does not stop the attempt; the connection may still come up.
+    pub async fn connect(&self, peer: impl AsRef<str>) -> Result<(), ConnectError> {
+        let dist = self.dist().ok_or(ConnectError::NotDistributed)?;
+        let peer = NodeName::new(peer.as_ref())?;
+        if &peer == self.name() {
+            return Ok(());
+        }
+        dist.connect(&peer).await
+    }
+
+    /// Drops the connection to `peer` (Erlang's `disconnect_node/1`); node monitors here get
+    /// `NodeDown` with [`NodeDownReason::Disconnect`]. Returns whether it was connected. A
+    /// later message to `peer` connects again.
+    pub fn disconnect(&self, peer: &NodeName) -> bool {
+        self.dist().is_some_and(|d| d.disconnect(peer))
+    }
+
+    /// The visible nodes this node is connected to, sorted (Erlang's `Node.list/0`): never
+    /// this node, never hidden ones.
+    pub fn nodes(&self) -> Vec<NodeName> {
+        self.dist().map(|d| d.nodes(false)).unwrap_or_default()
+    }
+
+    /// The nodes connected through hidden connections (Erlang's `Node.list(:hidden)`).
+    pub fn hidden_nodes(&self) -> Vec<NodeName> {
+        self.dist().map(|d| d.nodes(true)).unwrap_or_default()
+    }
+
+    /// Subscribes to node up/down events (a non-process form of
+    /// [`Ctx::monitor_nodes`](crate::Ctx::monitor_nodes)). Visible nodes only.
+    pub fn node_events(&self) -> NodeEvents {
+        let (tx, rx) = mpsc::unbounded_channel();
+        if let Some(d) = self.dist() {
+            d.events.lock().push(tx);
+        }
+        NodeEvents { rx }
+    }
+}

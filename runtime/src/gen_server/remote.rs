@@ -1,0 +1,151 @@
+//! How a GenServer's messages cross nodes.
+
+use std::fmt;
+
+use super::{GenServer, ReplyHandle, ServerMsg};
+use crate::process::{
+    EncodeError, Incoming, Message, Rejected, WireKind, decode_value, encode_value, wire_name,
+};
+
+type EncodeFn<T> = fn(&T, &mut Vec<u8>) -> Result<(), EncodeError>;
+type DecodeFn<T> = fn(&[u8]) -> Result<T, String>;
+
+/// The wire form of a GenServer's calls, replies, casts and infos: how other nodes reach it.
+///
+/// A server is reachable from other nodes when [`GenServer::remote`] returns one. The
+/// `#[gen_server]` macro writes that method; by hand it is one line:
+///
+/// ```
+/// use locus::{GenServer, RemoteCodec};
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Serialize, Deserialize)] enum Req { Get }
+/// struct Counter;
+///
+/// impl GenServer for Counter {
+///     type Call = Req;
+///     type Reply = u64;
+///     type Cast = u64;
+///     type Info = ();
+///
+///     fn remote() -> Option<RemoteCodec<Self>> {
+///         Some(RemoteCodec::serde())
+///     }
+/// }
+/// ```
+///
+/// Messages are MessagePack-encoded with serde. Each kind carries a wire type name, checked
+/// on arrival: a call of the wrong type fails with
+/// [`CallError::BadType`](super::CallError::BadType) instead of being misread.
+pub struct RemoteCodec<S: GenServer> {
+    pub(crate) call_name: &'static str,
+    pub(crate) cast_name: &'static str,
+    pub(crate) info_name: &'static str,
+    pub(crate) encode_call: EncodeFn<S::Call>,
+    pub(crate) decode_call: DecodeFn<S::Call>,
+    pub(crate) encode_reply: EncodeFn<S::Reply>,
+    pub(crate) decode_reply: DecodeFn<S::Reply>,
+    pub(crate) encode_cast: EncodeFn<S::Cast>,
+    pub(crate) decode_cast: DecodeFn<S::Cast>,
+    pub(crate) encode_info: EncodeFn<S::Info>,
+    pub(crate) decode_info: DecodeFn<S::Info>,
+}
+
+impl<S: GenServer> Clone for RemoteCodec<S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S: GenServer> Copy for RemoteCodec<S> {}
+
+impl<S: GenServer> fmt::Debug for RemoteCodec<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteCodec")
+            .field("call", &self.call_name)
+            .field("cast", &self.cast_name)
+            .field("info", &self.info_name)
+            .finish()
+    }
+}
+
+fn encode<T: serde::Serialize>(v: &T, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+    encode_value(buf, v)
+}
+
+impl<S> RemoteCodec<S>
+where
+    S: GenServer,
+    S::Call: Message,
+    S::Reply: Message,
+    S::Cast: Message,
+    S::Info: Message,
+{
+    /// Serde (MessagePack) for all four message types, named by their Rust type paths.
+    pub fn serde() -> Self {
+        Self {
+            call_name: wire_name::<S::Call>(),
+            cast_name: wire_name::<S::Cast>(),
+            info_name: wire_name::<S::Info>(),
+            encode_call: encode::<S::Call>,
+            decode_call: decode_value::<S::Call>,
+            encode_reply: encode::<S::Reply>,
+            decode_reply: decode_value::<S::Reply>,
+            encode_cast: encode::<S::Cast>,
+            decode_cast: decode_value::<S::Cast>,
+            encode_info: encode::<S::Info>,
+            decode_info: decode_value::<S::Info>,
+        }
+    }
+}
+
+impl<S: GenServer> RemoteCodec<S> {
+    /// Gives the three message kinds stable wire names, independent of where the types live
+    /// in the source (the macro names them after the server).
+    pub fn named(mut self, call: &'static str, cast: &'static str, info: &'static str) -> Self {
+        self.call_name = call;
+        self.cast_name = cast;
+        self.info_name = info;
+        self
+    }
+}
+
+/// Turns a message from another node into the server's mailbox type.
+pub(crate) fn decode_server<S: GenServer>(msg: Incoming<'_>) -> Result<ServerMsg<S>, Rejected> {
+    let Some(codec) = S::remote() else {
+        return Err(Rejected::bad_type(msg, "messages from its own node only"));
+    };
+    let expected = match msg.kind {
+        WireKind::Call => codec.call_name,
+        WireKind::Cast => codec.cast_name,
+        WireKind::Send => codec.info_name,
+    };
+    if msg.type_name != expected {
+        return Err(Rejected::bad_type(msg, expected));
+    }
+    let decoded = match msg.kind {
+        WireKind::Call => (codec.decode_call)(msg.payload).map(Decoded::<S>::Call),
+        WireKind::Cast => (codec.decode_cast)(msg.payload).map(Decoded::<S>::Cast),
+        WireKind::Send => (codec.decode_info)(msg.payload).map(Decoded::<S>::Info),
+    };
+    match decoded {
+        Err(e) => Err(Rejected::undecodable(msg, e)),
+        Ok(Decoded::Call(req)) => match msg.reply_to {
+            Some(to) => Ok(ServerMsg::Call(
+                req,
+                ReplyHandle::remote(to, codec.encode_reply),
+            )),
+            None => Err(Rejected::undecodable(
+                msg,
+                "a call without a return address".into(),
+            )),
+        },
+        Ok(Decoded::Cast(cast)) => Ok(ServerMsg::Cast(cast)),
+        Ok(Decoded::Info(info)) => Ok(ServerMsg::Info(info)),
+    }
+}
+
+enum Decoded<S: GenServer> {
+    Call(S::Call),
+    Cast(S::Cast),
+    Info(S::Info),
+}

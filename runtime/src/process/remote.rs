@@ -1,0 +1,234 @@
+//! The seam between processes and distribution.
+//!
+//! The process layer does not know about sockets. When a pid or name lives on another node
+//! it hands the operation to a [`Remote`], which the distribution layer implements; when a
+//! message arrives from another node, distribution offers it to the local process as an
+//! [`Incoming`], which the process's [`DecodeFn`] turns into its own message type.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use tokio::sync::oneshot;
+
+use super::{ExitReason, MonitorRef, Pid};
+use crate::gen_server::CallError;
+use crate::node::NodeName;
+
+/// What a message crossing nodes is for; a GenServer tells calls, casts and infos apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WireKind {
+    /// A plain message (`send`), an info for a GenServer.
+    Send,
+    /// A GenServer cast.
+    Cast,
+    /// A GenServer call; a reply is expected.
+    Call,
+}
+
+impl WireKind {
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            WireKind::Send => 0,
+            WireKind::Cast => 1,
+            WireKind::Call => 2,
+        }
+    }
+
+    pub(crate) fn from_code(c: u8) -> Option<Self> {
+        match c {
+            0 => Some(WireKind::Send),
+            1 => Some(WireKind::Cast),
+            2 => Some(WireKind::Call),
+            _ => None,
+        }
+    }
+}
+
+/// Where a message for another node goes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum RemoteTarget<'a> {
+    Pid(&'a Pid),
+    Name(&'a str, &'a NodeName),
+}
+
+impl RemoteTarget<'_> {
+    pub(crate) fn node(&self) -> &NodeName {
+        match self {
+            RemoteTarget::Pid(p) => p.node(),
+            RemoteTarget::Name(_, n) => n,
+        }
+    }
+}
+
+/// A payload encoding failure (the message's `Serialize` failed).
+pub(crate) type EncodeError = rmp_serde::encode::Error;
+
+/// Appends a message's encoded payload to a frame being built.
+pub(crate) type Encode<'a> = &'a mut dyn FnMut(&mut Vec<u8>) -> Result<(), EncodeError>;
+
+/// Appends `value` MessagePack-encoded.
+pub(crate) fn encode_value<T: serde::Serialize + ?Sized>(
+    buf: &mut Vec<u8>,
+    value: &T,
+) -> Result<(), EncodeError> {
+    rmp_serde::encode::write(buf, value)
+}
+
+/// Decodes a MessagePack payload.
+pub(crate) fn decode_value<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<T, String> {
+    rmp_serde::from_slice(payload).map_err(|e| e.to_string())
+}
+
+/// Where the reply to a call from another node goes.
+pub(crate) trait ReplySink: Send + Sync + 'static {
+    /// Sends the reply (`Ok` appends the encoded value) or the error for call `call_ref`.
+    fn reply(&self, call_ref: u64, result: Result<Encode<'_>, CallError>);
+}
+
+/// The return address of a call that came from another node.
+pub(crate) struct RemoteReplyTo {
+    pub(crate) sink: Arc<dyn ReplySink>,
+    pub(crate) call_ref: u64,
+    pub(crate) from: Option<Pid>,
+}
+
+impl fmt::Debug for RemoteReplyTo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RemoteReplyTo")
+            .field("call_ref", &self.call_ref)
+            .field("from", &self.from)
+            .finish()
+    }
+}
+
+impl RemoteReplyTo {
+    /// Answers with an error (the message could not be delivered).
+    pub(crate) fn fail(self, err: CallError) {
+        self.sink.reply(self.call_ref, Err(err));
+    }
+}
+
+/// A message from another node, offered to a local process.
+#[derive(Debug)]
+pub(crate) struct Incoming<'a> {
+    pub(crate) kind: WireKind,
+    pub(crate) type_name: &'a str,
+    pub(crate) payload: &'a [u8],
+    pub(crate) from: Option<Pid>,
+    /// For calls.
+    pub(crate) reply_to: Option<RemoteReplyTo>,
+}
+
+/// Why an incoming message was not accepted; the call's return address comes back so the
+/// caller can be told.
+#[derive(Debug)]
+pub(crate) struct Rejected {
+    pub(crate) error: CallError,
+    pub(crate) reply_to: Option<RemoteReplyTo>,
+}
+
+impl Rejected {
+    pub(crate) fn bad_type(msg: Incoming<'_>, expected: &str) -> Self {
+        Rejected {
+            error: CallError::BadType(format!("{} (the process takes {expected})", msg.type_name)),
+            reply_to: msg.reply_to,
+        }
+    }
+
+    pub(crate) fn undecodable(msg: Incoming<'_>, error: String) -> Self {
+        Rejected {
+            error: CallError::BadType(format!("{}: {error}", msg.type_name)),
+            reply_to: msg.reply_to,
+        }
+    }
+}
+
+/// Turns a message from another node into a mailbox's type.
+pub(crate) type DecodeFn<M> = fn(Incoming<'_>) -> Result<M, Rejected>;
+
+/// The wire name of a message type. It is the Rust type path: two builds of the same source
+/// agree on it.
+pub(crate) fn wire_name<T: ?Sized>() -> &'static str {
+    std::any::type_name::<T>()
+}
+
+/// A plain process whose messages are `M`: takes `Send` messages named `M`.
+pub(crate) fn decode_plain<M: super::Message>(msg: Incoming<'_>) -> Result<M, Rejected> {
+    let expected = wire_name::<M>();
+    if msg.kind != WireKind::Send || msg.type_name != expected {
+        return Err(Rejected::bad_type(msg, expected));
+    }
+    match decode_value::<M>(msg.payload) {
+        Ok(m) => Ok(m),
+        Err(e) => Err(Rejected::undecodable(msg, e)),
+    }
+}
+
+/// Lets a pending call be forgotten when its caller stops waiting.
+pub(crate) trait CallTable: Send + Sync + 'static {
+    fn cancel(&self, call_ref: u64);
+}
+
+/// A call sent to another node, waiting for its reply.
+pub(crate) struct PendingCall {
+    pub(crate) rx: oneshot::Receiver<Result<Bytes, CallError>>,
+    pub(crate) table: Arc<dyn CallTable>,
+    pub(crate) call_ref: u64,
+    pub(crate) node: NodeName,
+}
+
+impl Future for PendingCall {
+    type Output = Result<Bytes, CallError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let node = self.node.clone();
+        Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|r| r.unwrap_or(Err(CallError::NodeDown(node))))
+    }
+}
+
+impl Drop for PendingCall {
+    fn drop(&mut self) {
+        self.table.cancel(self.call_ref);
+    }
+}
+
+/// Operations on processes of other nodes; implemented by the distribution layer.
+///
+/// Every method returns at once. Messages to a node that is not connected start a
+/// connection and wait for it; if it cannot be made they are dropped, as in Erlang.
+pub(crate) trait Remote: Send + Sync + 'static {
+    /// Sends a message (`Send` or `Cast`). Fails only if the payload does not encode.
+    fn send(
+        &self,
+        from: &Pid,
+        to: RemoteTarget<'_>,
+        kind: WireKind,
+        type_name: &str,
+        encode: Encode<'_>,
+    ) -> Result<(), EncodeError>;
+
+    /// Sends a call; the returned future resolves with the encoded reply.
+    fn call(
+        &self,
+        from: Option<&Pid>,
+        to: RemoteTarget<'_>,
+        type_name: &str,
+        encode: Encode<'_>,
+    ) -> Result<PendingCall, CallError>;
+
+    fn exit(&self, from: &Pid, to: &Pid, reason: &ExitReason, via_link: bool);
+    fn link(&self, from: &Pid, to: &Pid);
+    fn unlink(&self, from: &Pid, to: &Pid);
+    fn monitor(&self, watcher: &Pid, target: &Pid, monitor: MonitorRef);
+    fn demonitor(&self, watcher: &Pid, target: &Pid, monitor: MonitorRef);
+    /// Tells a watcher on another node that a local process it monitors ended.
+    fn down(&self, to: &Pid, monitor: MonitorRef, pid: &Pid, reason: &ExitReason);
+    /// Adds or removes a process from the node monitors.
+    fn monitor_nodes(&self, pid: &Pid, on: bool);
+}
