@@ -105,6 +105,9 @@ pub(crate) struct Conn {
     bye: AtomicBool,
     /// We are leaving: the writer closes the socket once the buffer is written.
     leaving: AtomicBool,
+    /// An incoming attempt took this entry over during a simultaneous connect; this node's
+    /// own attempt for it must stand down.
+    adopted: AtomicBool,
     max_frame: usize,
     max_outbox: usize,
 }
@@ -134,9 +137,18 @@ impl Conn {
             born: Instant::now(),
             bye: AtomicBool::new(false),
             leaving: AtomicBool::new(false),
+            adopted: AtomicBool::new(false),
             max_frame: dist.config.max_frame,
             max_outbox: dist.config.max_outbox,
         })
+    }
+
+    pub(crate) fn set_adopted(&self) {
+        self.adopted.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn is_adopted(&self) -> bool {
+        self.adopted.load(Ordering::SeqCst)
     }
 
     pub(crate) fn phase(&self) -> Phase {

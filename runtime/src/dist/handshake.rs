@@ -125,6 +125,10 @@ pub(crate) enum Status {
     OkSimultaneous,
     /// The acceptor keeps its own attempt (its name is greater); the initiator stops.
     Nok,
+    /// The acceptor already has a connection to the initiator. The initiator goes on only if
+    /// it knows its side of that connection is gone (Erlang's `alive`); the old connection
+    /// is then replaced once this one authenticates.
+    Alive,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -292,8 +296,12 @@ pub(crate) struct Initiator {
 /// What the initiator does next.
 #[derive(Debug)]
 pub(crate) enum InitStep {
-    /// Send these bytes and wait for the next message.
-    Send(Vec<u8>),
+    /// Send this proof and wait for the ack. `peer_says_connected`: the acceptor answered
+    /// [`Status::Alive`]; go on only if this node's side of that connection is gone.
+    Proof {
+        bytes: Vec<u8>,
+        peer_says_connected: bool,
+    },
     /// Connected.
     Done(PeerInfo),
 }
@@ -370,9 +378,10 @@ impl Initiator {
                     acceptor_challenge: c.challenge,
                     challenge,
                 };
-                Ok(InitStep::Send(
-                    Msg::Proof(Proof { challenge, digest }).encode(),
-                ))
+                Ok(InitStep::Proof {
+                    bytes: Msg::Proof(Proof { challenge, digest }).encode(),
+                    peer_says_connected: c.status == Status::Alive,
+                })
             }
             (
                 InitState::AwaitAck {
@@ -621,7 +630,7 @@ mod tests {
         let seen = b.receive_hello(body(&hello)).unwrap();
         assert_eq!(seen.name.as_str(), "a@h");
         let challenge = b.challenge(Status::Ok);
-        let InitStep::Send(proof) = a.receive(body(&challenge)).unwrap() else {
+        let InitStep::Proof { bytes: proof, .. } = a.receive(body(&challenge)).unwrap() else {
             panic!("expected a proof")
         };
         match b.receive_proof(body(&proof)) {
@@ -667,7 +676,7 @@ mod tests {
         let mut b = Acceptor::new(id("b@h", 2), cookie);
         b.receive_hello(body(&hello)).unwrap();
         let challenge = b.challenge(Status::Ok);
-        let InitStep::Send(proof) = a.receive(body(&challenge)).unwrap() else {
+        let InitStep::Proof { bytes: proof, .. } = a.receive(body(&challenge)).unwrap() else {
             panic!()
         };
         let (ack, _) = b.receive_proof(body(&proof)).unwrap();
@@ -683,7 +692,7 @@ mod tests {
         let mut b1 = Acceptor::new(id("b@h", 2), cookie);
         b1.receive_hello(body(&hello)).unwrap();
         let ch = b1.challenge(Status::Ok);
-        let InitStep::Send(proof) = a.receive(body(&ch)).unwrap() else {
+        let InitStep::Proof { bytes: proof, .. } = a.receive(body(&ch)).unwrap() else {
             panic!()
         };
         // An eavesdropper replays the proof to a fresh acceptor: its challenge differs.

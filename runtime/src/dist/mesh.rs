@@ -326,7 +326,7 @@ impl Dist {
     async fn initiate(self: Arc<Self>, conn: Arc<Conn>, port_hint: Option<u16>) {
         let peer = conn.peer.clone();
         let total = SETUP_TIME * 3;
-        let result = match tokio::time::timeout(total, self.handshake_out(&peer, port_hint)).await {
+        let result = match tokio::time::timeout(total, self.handshake_out(&conn, port_hint)).await {
             Ok(r) => r,
             Err(_) => Err(ConnectError::Timeout(peer.to_string())),
         };
@@ -353,9 +353,10 @@ impl Dist {
 
     async fn handshake_out(
         &self,
-        peer: &NodeName,
+        conn: &Conn,
         port_hint: Option<u16>,
     ) -> Result<(TcpStream, PeerInfo), ConnectError> {
+        let peer = &conn.peer;
         let host = peer.host();
         let port = match (port_hint, self.config.ports) {
             (Some(p), _) => p,
@@ -396,7 +397,21 @@ impl Dist {
         loop {
             let body = read_msg(&mut stream, name).await?;
             match init.receive(&body)? {
-                InitStep::Send(bytes) => write_msg(&mut stream, &bytes, name).await?,
+                InitStep::Proof {
+                    bytes,
+                    peer_says_connected,
+                } => {
+                    // The peer is connected to us through another attempt of ours (which
+                    // adopted this entry): this one stands down.
+                    if peer_says_connected
+                        && (conn.is_adopted() || conn.phase() != Phase::Connecting)
+                    {
+                        return Err(ConnectError::Handshake(HandshakeError::Simultaneous {
+                            peer: peer.to_string(),
+                        }));
+                    }
+                    write_msg(&mut stream, &bytes, name).await?;
+                }
                 InitStep::Done(info) => return Ok((stream, info)),
             }
         }
@@ -524,9 +539,12 @@ impl Dist {
                     Phase::Connecting if self.me.name > hello.name => {
                         (Status::Nok, existing, false)
                     }
-                    Phase::Connecting => (Status::OkSimultaneous, existing, false),
+                    Phase::Connecting => {
+                        existing.set_adopted();
+                        (Status::OkSimultaneous, existing, false)
+                    }
                     // Replaced only once this attempt authenticates.
-                    Phase::Up => (Status::Ok, Conn::new(&dist, hello.name.clone()), false),
+                    Phase::Up => (Status::Alive, Conn::new(&dist, hello.name.clone()), false),
                     Phase::Failed(_) | Phase::Down(_) => {
                         let c = Conn::new(&dist, hello.name.clone());
                         o.insert(c.clone());

@@ -54,6 +54,8 @@ pub(crate) mod frame;
 pub(crate) mod handshake;
 mod mesh;
 mod remote;
+#[cfg(test)]
+mod tests;
 
 pub use config::DEFAULT_TICK_TIME;
 pub(crate) use config::{DistConfig, Ports, cookie_from_file, validate_cookie};

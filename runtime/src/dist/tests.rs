@@ -1,0 +1,235 @@
+//! Hostile and silent peers, driven byte by byte: a raw socket that completes the handshake
+//! with the sans-IO initiator, then misbehaves.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::frame::{self, Addressee};
+use super::handshake::{Identity, InitStep, Initiator, message_len};
+use super::{NodeEvent, epmd};
+use crate::node::{Node, NodeDownReason, NodeName};
+use crate::process::{Ctx, Signal, WireKind};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn node(
+    name: &str,
+    epmd_port: u16,
+    tick: Option<Duration>,
+    max_frame: Option<usize>,
+) -> Node {
+    let mut b = Node::builder()
+        .name(format!("{name}@127.0.0.1"))
+        .cookie("c")
+        .epmd_port(epmd_port);
+    if let Some(t) = tick {
+        b = b.tick_time(t);
+    }
+    if let Some(m) = max_frame {
+        b = b.max_frame(m);
+    }
+    b.start().await.unwrap()
+}
+
+async fn read_msg(s: &mut TcpStream) -> Vec<u8> {
+    let mut prefix = [0u8; 4];
+    s.read_exact(&mut prefix).await.unwrap();
+    let mut body = vec![0u8; message_len(prefix).unwrap()];
+    s.read_exact(&mut body).await.unwrap();
+    body
+}
+
+/// A raw connection to `to`, authenticated as `raw@127.0.0.1`.
+async fn raw_peer(to: &Node) -> TcpStream {
+    let mut s = TcpStream::connect(("127.0.0.1", to.listen_port().unwrap()))
+        .await
+        .unwrap();
+    let me = Identity {
+        name: NodeName::new("raw@127.0.0.1").unwrap(),
+        creation: 1,
+        hidden: false,
+        listen_port: 1,
+    };
+    let (mut init, hello) = Initiator::new(me, b"c", to.name().clone());
+    s.write_all(&hello).await.unwrap();
+    loop {
+        let body = read_msg(&mut s).await;
+        match init.receive(&body).unwrap() {
+            InitStep::Proof { bytes, .. } => s.write_all(&bytes).await.unwrap(),
+            InitStep::Done(_) => return s,
+        }
+    }
+}
+
+/// Reads until the other side closes; returns whether it did within the deadline.
+async fn closed_by_peer(s: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 4096];
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout_at(until, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => {}
+            Err(_) => return false,
+        }
+    }
+}
+
+async fn down_event(events: &mut super::NodeEvents) -> NodeDownReason {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), events.recv()).await {
+            Ok(Some(NodeEvent::Down(_, reason))) => return reason,
+            Ok(Some(_)) => {}
+            other => panic!("no nodedown: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_after_the_handshake_closes_only_that_connection() {
+    let epmd = free_port();
+    let a = node("a", epmd, None, None).await;
+    let b = node("b", epmd, None, None).await;
+    a.connect(b.name()).await.unwrap();
+    let mut events = a.node_events();
+    let mut raw = raw_peer(&a).await;
+    raw.write_all(&[0, 0, 0, 5, 0xc1, 0xc1, 0xc1, 0xc1, 0xc1])
+        .await
+        .unwrap();
+    assert!(closed_by_peer(&mut raw).await);
+    assert!(matches!(
+        down_event(&mut events).await,
+        NodeDownReason::ProtocolError(_)
+    ));
+    assert_eq!(
+        a.nodes(),
+        vec![b.name().clone()],
+        "the other peer is unaffected"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_before_the_handshake_is_refused_and_changes_nothing() {
+    let epmd = free_port();
+    let a = node("a", epmd, None, None).await;
+    for garbage in [&b"GET / HTTP/1.1\r\n\r\n"[..], &[0xff; 64], &[0, 0, 0, 0]] {
+        let mut s = TcpStream::connect(("127.0.0.1", a.listen_port().unwrap()))
+            .await
+            .unwrap();
+        s.write_all(garbage).await.unwrap();
+        assert!(closed_by_peer(&mut s).await);
+    }
+    assert!(a.nodes().is_empty());
+    // Still serving: a real node connects.
+    let b = node("b", epmd, None, None).await;
+    b.connect(a.name()).await.unwrap();
+    // And the port mapper survived garbage too.
+    let mut s = TcpStream::connect(("127.0.0.1", epmd)).await.unwrap();
+    s.write_all(&[0xff, 0xff, 1, 2, 3]).await.unwrap();
+    assert!(closed_by_peer(&mut s).await);
+    let names = epmd::names("127.0.0.1", epmd).await.unwrap();
+    assert_eq!(names.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_at_the_limit_is_taken_and_one_above_closes_the_connection() {
+    const LIMIT: usize = 8192;
+    let epmd = free_port();
+    let a = node("a", epmd, None, Some(LIMIT)).await;
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    a.spawn_opts(
+        crate::process::SpawnOpts::new().register("sink"),
+        move |mut ctx: Ctx<Vec<u8>>| async move {
+            if let Signal::Message(v) = ctx.recv().await {
+                let _ = tx.send(v.len());
+            }
+        },
+    )
+    .unwrap();
+    let mut events = a.node_events();
+    let mut raw = raw_peer(&a).await;
+    // Fill a frame to exactly the limit with a byte-array payload.
+    let type_name = crate::process::wire_name::<Vec<u8>>();
+    let mut probe = Vec::new();
+    frame::msg(
+        &mut probe,
+        usize::MAX,
+        WireKind::Send,
+        None,
+        Addressee::Name("sink"),
+        type_name,
+        0,
+        |b| rmp_serde::encode::write(b, &vec![7u8; 100]),
+    )
+    .unwrap();
+    let overhead = probe.len() - 4 - rmp_serde::to_vec(&vec![7u8; 100]).unwrap().len();
+    let mut n = LIMIT - overhead - 3;
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        frame::msg(
+            &mut buf,
+            usize::MAX,
+            WireKind::Send,
+            None,
+            Addressee::Name("sink"),
+            type_name,
+            0,
+            |b| rmp_serde::encode::write(b, &vec![7u8; n]),
+        )
+        .unwrap();
+        if buf.len() - 4 >= LIMIT {
+            break;
+        }
+        n += 1;
+    }
+    assert_eq!(buf.len() - 4, LIMIT, "a frame of exactly the limit");
+    raw.write_all(&buf).await.unwrap();
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(10), rx)
+            .await
+            .unwrap()
+            .unwrap(),
+        n
+    );
+    // One byte more: the frame header alone says it is too large.
+    let over = ((LIMIT + 1) as u32).to_be_bytes();
+    raw.write_all(&over).await.unwrap();
+    assert!(closed_by_peer(&mut raw).await);
+    assert!(
+        matches!(down_event(&mut events).await, NodeDownReason::ProtocolError(e) if e.contains("limit"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_peer_is_declared_down_after_the_tick_time() {
+    let epmd = free_port();
+    let a = node("a", epmd, Some(Duration::from_millis(400)), None).await;
+    let mut events = a.node_events();
+    let mut raw = raw_peer(&a).await;
+    // The raw peer reads (so a's ticks go out) but never sends anything.
+    let reason = down_event(&mut events).await;
+    assert_eq!(reason, NodeDownReason::TickTimeout);
+    assert!(closed_by_peer(&mut raw).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ticks_keep_an_idle_connection_up() {
+    let epmd = free_port();
+    let tick = Duration::from_millis(300);
+    let a = node("a", epmd, Some(tick), None).await;
+    let b = node("b", epmd, Some(tick), None).await;
+    a.connect(b.name()).await.unwrap();
+    let mut events = a.node_events();
+    // Idle for several tick times: the point of the test is the passing time.
+    tokio::time::sleep(tick * 4).await;
+    assert_eq!(events.try_recv(), None);
+    assert_eq!(a.nodes(), vec![b.name().clone()]);
+}
