@@ -16,5 +16,6 @@ pub use node::{Node, NodeBuilder, NodeError, NodeName, NodeNameError};
 pub use process::*;
 pub use supervisor::*;
 pub mod dist;
+pub use dist::epmd;
 pub use dist::{ConnectError, HandshakeError, NodeEvent, NodeEvents};
 pub use node::NodeDownReason;

@@ -79,6 +79,11 @@ pub(crate) async fn start(
     if let Some((reg, stream)) = registration {
         tokio::spawn(keep_registered(epmd_port, reg, stream, cancel));
     }
+    use crate::gen_server::GenServer;
+    super::net_kernel::NetKernel::start(&node, super::net_kernel::NetKernel)
+        .register(super::net_kernel::NAME)
+        .await
+        .map_err(|e| NodeError::Listen(format!("cannot start net_kernel: {e}")))?;
     tracing::info!(node = %node.name(), port = listen_port, creation, "distribution started");
     Ok(node)
 }
@@ -172,7 +177,7 @@ async fn keep_registered(
         if matches!(read, Ok(n) if n > 0) {
             continue;
         }
-        tracing::warn!(name = %reg.name, "lost the port mapper; registering again");
+        tracing::info!(name = %reg.name, "lost the port mapper; registering again");
         stream = loop {
             if cancel.is_cancelled() {
                 return;

@@ -53,6 +53,7 @@ pub mod epmd;
 pub(crate) mod frame;
 pub(crate) mod handshake;
 mod mesh;
+mod net_kernel;
 mod remote;
 #[cfg(test)]
 mod tests;

@@ -31,6 +31,7 @@ type DecodeFn<T> = fn(&[u8]) -> Result<T, String>;
 ///         Some(RemoteCodec::serde())
 ///     }
 /// }
+/// # let _ = (Counter, Req::Get);
 /// ```
 ///
 /// Messages are MessagePack-encoded with serde. Each kind carries a wire type name, checked

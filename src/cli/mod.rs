@@ -1,0 +1,323 @@
+//! Command-line parsing and the commands. The output formats here are a contract: tests
+//! and users parse them.
+
+mod bench;
+mod demo;
+mod ping;
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use locus::{GenServer, Node, NodeEvent, NodeName};
+
+#[derive(Parser)]
+#[command(
+    name = "locus",
+    version,
+    about = "Erlang-style distributed nodes in Rust"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Settings every command that talks to nodes shares.
+#[derive(Args, Clone)]
+pub(crate) struct Common {
+    /// The cluster's cookie.
+    #[arg(long, env = "LOCUS_COOKIE")]
+    pub(crate) cookie: Option<String>,
+    /// The port mapper's port (every node of a cluster uses the same one).
+    #[arg(long, env = "LOCUS_EPMD_PORT", default_value_t = 4369)]
+    pub(crate) epmd_port: u16,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node until SIGINT or SIGTERM. Prints `ready NODE`, `nodeup NODE` and
+    /// `nodedown NODE REASON`, one per line.
+    Node(NodeArgs),
+    /// Print NODE's visible nodes, one per line, sorted.
+    Nodes {
+        /// The node to ask.
+        node: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Print `pong` and exit 0 if NODE answers, `pang` and exit 1 if not.
+    Ping {
+        /// The node to ping.
+        node: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List the nodes registered with a host's port mapper (like `epmd -names`).
+    Names {
+        /// The host whose port mapper to ask.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// The port mapper's port.
+        #[arg(long, env = "LOCUS_EPMD_PORT", default_value_t = 4369)]
+        epmd_port: u16,
+    },
+    /// Run the port mapper on its own.
+    Epmd {
+        /// The port to serve.
+        #[arg(long, env = "LOCUS_EPMD_PORT", default_value_t = 4369)]
+        port: u16,
+    },
+    /// Measure calls to NODE's `ping` server beside a raw TCP ping-pong floor.
+    Bench(bench::BenchArgs),
+    /// Run a three-node cluster on this machine and show what it does.
+    Demo,
+    /// A raw TCP echo server for the bench floor (internal).
+    #[command(hide = true, name = "__tcp-echo")]
+    TcpEcho,
+}
+
+#[derive(Args)]
+struct NodeArgs {
+    /// The node's name: `alive@host`, or a short `alive`.
+    #[arg(long, env = "LOCUS_NODE")]
+    name: String,
+    /// Nodes to connect to (retried until they answer).
+    #[arg(long = "connect")]
+    connect: Vec<String>,
+    /// Run hidden: not listed by other nodes, not meshed.
+    #[arg(long)]
+    hidden: bool,
+    /// The address to listen on.
+    #[arg(long)]
+    listen: Option<IpAddr>,
+    /// A fixed distribution port, without a port mapper.
+    #[arg(long, conflicts_with = "dist_port_range")]
+    dist_port: Option<u16>,
+    /// A range of distribution ports, `A-B`.
+    #[arg(long)]
+    dist_port_range: Option<String>,
+    /// Seconds of silence before a peer is declared down.
+    #[arg(long)]
+    tick_time: Option<f64>,
+    #[command(flatten)]
+    common: Common,
+}
+
+pub(crate) fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LOCUS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("locus: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Node(args) => run_node(args).await,
+            Command::Nodes { node, common } => nodes(&node, &common).await,
+            Command::Ping { node, common } => return ping(&node, &common).await,
+            Command::Names { host, epmd_port } => names(&host, epmd_port).await,
+            Command::Epmd { port } => epmd(port).await,
+            Command::Bench(args) => bench::run(args).await,
+            Command::Demo => demo::run().await,
+            Command::TcpEcho => bench::tcp_echo().await,
+        }
+        .map(|()| ExitCode::SUCCESS)
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("locus: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints one line and flushes, so a reader of a pipe sees it at once.
+pub(crate) fn say(line: impl std::fmt::Display) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// Waits for SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+}
+
+fn parse_range(text: &str) -> Result<(u16, u16), String> {
+    let (a, b) = text.split_once('-').ok_or_else(|| {
+        format!("--dist-port-range {text:?}: expected A-B, for example 9100-9155")
+    })?;
+    let parse = |s: &str| {
+        s.trim()
+            .parse::<u16>()
+            .map_err(|_| format!("--dist-port-range {text:?}: {s:?} is not a port"))
+    };
+    Ok((parse(a)?, parse(b)?))
+}
+
+async fn run_node(args: NodeArgs) -> Result<(), String> {
+    let mut builder = Node::builder()
+        .name(&args.name)
+        .epmd_port(args.common.epmd_port)
+        .hidden(args.hidden);
+    if let Some(c) = &args.common.cookie {
+        builder = builder.cookie(c);
+    }
+    if let Some(ip) = args.listen {
+        builder = builder.listen(ip);
+    }
+    if let Some(p) = args.dist_port {
+        builder = builder.dist_port(p);
+    }
+    if let Some(r) = &args.dist_port_range {
+        let (lo, hi) = parse_range(r)?;
+        builder = builder.port_range(lo..=hi);
+    }
+    if let Some(t) = args.tick_time {
+        if !(t.is_finite() && t > 0.0) {
+            return Err(format!("--tick-time {t}: use a positive number of seconds"));
+        }
+        builder = builder.tick_time(Duration::from_secs_f64(t));
+    }
+    let node = builder.start().await.map_err(|e| e.to_string())?;
+    ping::PingServer::start(&node, ping::PingServer)
+        .register(ping::NAME)
+        .await
+        .map_err(|e| format!("cannot start the ping server: {e}"))?;
+    let mut events = node.node_events();
+    say(format!("ready {}", node.name()));
+    for peer in args.connect {
+        let node = node.clone();
+        tokio::spawn(async move { connect_until_up(&node, &peer).await });
+    }
+    let shutdown = shutdown_signal();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => break,
+            ev = events.recv() => match ev {
+                Some(NodeEvent::Up(n)) => say(format!("nodeup {n}")),
+                Some(NodeEvent::Down(n, r)) => say(format!("nodedown {n} {r}")),
+                Some(_) => {}
+                None => break,
+            },
+        }
+    }
+    node.shutdown().await;
+    Ok(())
+}
+
+/// Connects, retrying with backoff; logs a failure once per kind of failure.
+async fn connect_until_up(node: &Node, peer: &str) {
+    let mut delay = Duration::from_millis(50);
+    let mut last = String::new();
+    loop {
+        match node.connect(peer).await {
+            Ok(()) => return,
+            Err(e) => {
+                let text = e.to_string();
+                if text != last {
+                    tracing::warn!(%peer, error = %text, "unable to connect; retrying");
+                    last = text;
+                }
+            }
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// A hidden node for a command that talks to `target`.
+pub(crate) async fn tool_node(target: &NodeName, common: &Common) -> Result<Node, String> {
+    let mut b = [0u8; 4];
+    let _ = std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b));
+    let name = format!(
+        "locus-cli-{}-{}@{}",
+        std::process::id(),
+        u32::from_be_bytes(b),
+        target.host()
+    );
+    let mut builder = Node::builder()
+        .name(name)
+        .hidden(true)
+        .epmd_port(common.epmd_port);
+    if let Some(c) = &common.cookie {
+        builder = builder.cookie(c);
+    }
+    builder.start().await.map_err(|e| e.to_string())
+}
+
+fn node_name(text: &str) -> Result<NodeName, String> {
+    text.parse::<NodeName>().map_err(|e| e.to_string())
+}
+
+async fn nodes(target: &str, common: &Common) -> Result<(), String> {
+    let target = node_name(target)?;
+    let node = tool_node(&target, common).await?;
+    node.connect(&target).await.map_err(|e| e.to_string())?;
+    let list = node.nodes_of(&target).await.map_err(|e| e.to_string())?;
+    for n in list {
+        say(n);
+    }
+    node.shutdown().await;
+    Ok(())
+}
+
+async fn ping(target: &str, common: &Common) -> Result<ExitCode, String> {
+    let target = node_name(target)?;
+    let node = tool_node(&target, common).await?;
+    let ok = node.ping(&target).await;
+    say(if ok { "pong" } else { "pang" });
+    node.shutdown().await;
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+async fn names(host: &str, epmd_port: u16) -> Result<(), String> {
+    let list = locus::epmd::names(host, epmd_port)
+        .await
+        .map_err(|e| e.to_string())?;
+    say(format!(
+        "epmd: up and running on port {epmd_port} with data:"
+    ));
+    for r in list {
+        say(format!("name {} at port {}", r.name, r.port));
+    }
+    Ok(())
+}
+
+async fn epmd(port: u16) -> Result<(), String> {
+    tokio::select! {
+        r = locus::epmd::serve(port) => r.map_err(|e| format!("cannot serve the port mapper on port {port}: {e}")),
+        () = shutdown_signal() => Ok(()),
+    }
+}

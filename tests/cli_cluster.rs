@@ -1,0 +1,150 @@
+//! The real `locus` binary, several OS processes on this machine: meshing, kill -9,
+//! port-mapper takeover, and the inspection commands.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::os::{OsNode, run};
+use support::{DEADLINE, free_port};
+
+/// Three nodes meshed through the first.
+fn three(epmd: u16) -> Vec<OsNode> {
+    let mut n1 = OsNode::start("n1@127.0.0.1", epmd, &[]);
+    let mut n2 = OsNode::start("n2@127.0.0.1", epmd, &["--connect", "n1@127.0.0.1"]);
+    let mut n3 = OsNode::start("n3@127.0.0.1", epmd, &["--connect", "n1@127.0.0.1"]);
+    for (node, others) in [
+        (&mut n1, ["n2", "n3"]),
+        (&mut n2, ["n1", "n3"]),
+        (&mut n3, ["n1", "n2"]),
+    ] {
+        for o in others {
+            node.expect(&format!("nodeup {o}@127.0.0.1"));
+        }
+    }
+    vec![n1, n2, n3]
+}
+
+#[test]
+fn three_nodes_mesh_and_kill_9_is_reported_by_the_others() {
+    let epmd = free_port();
+    let mut nodes = three(epmd);
+    let epmd_s = epmd.to_string();
+    let common = ["--cookie", "os-test", "--epmd-port", &epmd_s];
+    let (ok, out) = run(&[&["nodes", "n2@127.0.0.1"][..], &common].concat());
+    assert!(ok);
+    assert_eq!(out, "n1@127.0.0.1\nn3@127.0.0.1\n");
+    nodes[2].kill_9();
+    nodes[0].expect("nodedown n3@127.0.0.1 connection_closed");
+    nodes[1].expect("nodedown n3@127.0.0.1 connection_closed");
+    let (ok, out) = run(&[&["ping", "n3@127.0.0.1"][..], &common].concat());
+    assert!(!ok);
+    assert_eq!(out, "pang\n");
+    let (ok, out) = run(&[&["ping", "n1@127.0.0.1"][..], &common].concat());
+    assert!(ok);
+    assert_eq!(out, "pong\n");
+    // SIGTERM: a clean exit, and the peer sees a shutdown.
+    assert!(nodes[0].terminate().success());
+    nodes[1].expect("nodedown n1@127.0.0.1 shutdown");
+}
+
+#[test]
+fn a_wrong_cookie_is_pang() {
+    let epmd = free_port();
+    let _n1 = OsNode::start("n1@127.0.0.1", epmd, &[]);
+    let (ok, out) = run(&[
+        "ping",
+        "n1@127.0.0.1",
+        "--cookie",
+        "wrong",
+        "--epmd-port",
+        &epmd.to_string(),
+    ]);
+    assert!(!ok);
+    assert_eq!(out, "pang\n");
+}
+
+/// Nodes registered with the port mapper, as `locus names` prints them.
+fn names(epmd: u16) -> Option<Vec<String>> {
+    let (ok, out) = run(&["names", "--epmd-port", &epmd.to_string()]);
+    ok.then(|| {
+        let mut v: Vec<String> = out
+            .lines()
+            .filter_map(|l| l.strip_prefix("name "))
+            .filter_map(|l| l.split(' ').next())
+            .filter(|n| !n.starts_with("locus-cli"))
+            .map(str::to_owned)
+            .collect();
+        v.sort();
+        v
+    })
+}
+
+#[test]
+fn a_surviving_node_takes_the_port_mapper_over() {
+    let epmd = free_port();
+    // n1 starts first, finds no port mapper, and serves it.
+    let mut nodes = three(epmd);
+    assert_eq!(names(epmd).unwrap(), vec!["n1", "n2", "n3"]);
+    nodes[0].kill_9();
+    // n2 or n3 takes the port; both register again.
+    let start = Instant::now();
+    while names(epmd).as_deref() != Some(&["n2".to_string(), "n3".to_string()][..]) {
+        assert!(start.elapsed() < DEADLINE, "no takeover: {:?}", names(epmd));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The cluster still works through the new port mapper: a new node joins.
+    let mut n4 = OsNode::start("n4@127.0.0.1", epmd, &["--connect", "n2@127.0.0.1"]);
+    n4.expect("nodeup n2@127.0.0.1");
+    n4.expect("nodeup n3@127.0.0.1");
+}
+
+#[test]
+fn bench_prints_the_figures_and_the_floor_as_json() {
+    let epmd = free_port();
+    let _n1 = OsNode::start("n1@127.0.0.1", epmd, &[]);
+    let (ok, out) = run(&[
+        "bench",
+        "n1@127.0.0.1",
+        "--calls",
+        "200",
+        "--payload",
+        "64",
+        "--json",
+        "--cookie",
+        "os-test",
+        "--epmd-port",
+        &epmd.to_string(),
+    ]);
+    assert!(ok, "{out}");
+    for key in [
+        "p50_us",
+        "p99_us",
+        "p999_us",
+        "calls_per_sec",
+        "floor_p50_us",
+        "ratio_p50",
+    ] {
+        assert!(
+            out.contains(&format!("\"{key}\":")),
+            "{key} missing in {out}"
+        );
+    }
+}
+
+#[test]
+fn a_node_in_fixed_port_mode_needs_no_port_mapper() {
+    let epmd = free_port();
+    let p = free_port();
+    let mut a = OsNode::start("a@127.0.0.1", epmd, &["--dist-port", &p.to_string()]);
+    assert!(names(epmd).is_none(), "no port mapper was started");
+    a.expect_nothing_else();
+}
+
+impl OsNode {
+    fn expect_nothing_else(&mut self) {
+        assert!(self.drain().iter().all(|l| l.starts_with("ready")));
+    }
+}

@@ -1,0 +1,133 @@
+//! Running the real `locus` binary as OS processes.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use super::DEADLINE;
+
+/// The `locus` binary cargo built for these tests.
+pub(crate) fn locus() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_locus"))
+}
+
+/// A running `locus node`, its output lines readable one by one.
+pub(crate) struct OsNode {
+    pub(crate) name: String,
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    pub(crate) seen: Vec<String>,
+}
+
+impl OsNode {
+    /// Starts `locus node --name NAME` with the given extra arguments and waits for `ready`.
+    pub(crate) fn start(name: &str, epmd_port: u16, extra: &[&str]) -> OsNode {
+        let mut child = locus()
+            .args([
+                "node",
+                "--name",
+                name,
+                "--cookie",
+                "os-test",
+                "--epmd-port",
+                &epmd_port.to_string(),
+            ])
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start locus node");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut node = OsNode {
+            name: name.to_owned(),
+            child,
+            lines: rx,
+            seen: Vec::new(),
+        };
+        node.expect(&format!("ready {name}"));
+        node
+    }
+
+    /// Waits for a line equal to `want` (lines before it are kept in `seen`).
+    pub(crate) fn expect(&mut self, want: &str) {
+        let start = Instant::now();
+        loop {
+            let left = DEADLINE.saturating_sub(start.elapsed());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    let hit = line == want;
+                    self.seen.push(line);
+                    if hit {
+                        return;
+                    }
+                }
+                Err(_) => panic!(
+                    "{}: no line {want:?} within {DEADLINE:?}; saw {:?}",
+                    self.name, self.seen
+                ),
+            }
+        }
+    }
+
+    /// Lines received so far without waiting.
+    pub(crate) fn drain(&mut self) -> &[String] {
+        while let Ok(line) = self.lines.try_recv() {
+            self.seen.push(line);
+        }
+        &self.seen
+    }
+
+    pub(crate) fn kill_9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub(crate) fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(
+                start.elapsed() < DEADLINE,
+                "{} did not stop on SIGTERM",
+                self.name
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for OsNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a `locus` command to completion; returns (success, stdout).
+pub(crate) fn run(args: &[&str]) -> (bool, String) {
+    let out = locus()
+        .args(args)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run locus");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
