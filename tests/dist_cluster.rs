@@ -270,3 +270,27 @@ async fn connecting_to_a_missing_node_says_why() {
     let ghost: locus::NodeName = "ghost@127.0.0.1".parse().unwrap();
     a.send(("x", &ghost), 1u8).unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_node_names_connect_over_ipv6() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("SKIPPED: no IPv6 loopback on this machine");
+        return;
+    }
+    let epmd = free_port();
+    let start = |name: &str| {
+        Node::builder()
+            .name(name.to_owned())
+            .cookie("test-cookie")
+            .epmd_port(epmd)
+            .start()
+    };
+    let a = start("a@::1").await.unwrap();
+    let b = start("b@::1").await.unwrap();
+    assert_eq!(a.name().host(), "::1");
+    within("connect over IPv6", a.connect(b.name()))
+        .await
+        .unwrap();
+    assert_eq!(a.nodes(), vec![b.name().clone()]);
+    assert!(a.ping(b.name()).await);
+}

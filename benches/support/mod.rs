@@ -57,3 +57,58 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("tokio runtime")
 }
+
+/// The `ping` server of `locus node`, as seen from another node: same wire names and serde
+/// layout as the binary's (`src/cli/ping.rs`), which is the contract.
+pub mod ping {
+    use locus::{GenServer, NodeName, RemoteCodec};
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Debug, Serialize, Deserialize)]
+    pub struct Ping {
+        #[serde(with = "serde_bytes")]
+        pub payload: Vec<u8>,
+        pub count_casts: bool,
+    }
+
+    #[derive(Debug, Serialize, Deserialize)]
+    pub struct Pong {
+        pub node: NodeName,
+        #[serde(with = "serde_bytes")]
+        pub payload: Vec<u8>,
+        pub casts: u64,
+    }
+
+    pub struct PingServer;
+
+    impl GenServer for PingServer {
+        type Call = Ping;
+        type Reply = Pong;
+        type Cast = serde_bytes::ByteBuf;
+        type Info = ();
+
+        fn remote() -> Option<RemoteCodec<Self>> {
+            Some(RemoteCodec::serde().named(
+                "locus.ping.call",
+                "locus.ping.cast",
+                "locus.ping.info",
+            ))
+        }
+    }
+}
+
+/// A port that was free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+pub fn percentile(sorted: &[std::time::Duration], p: f64) -> std::time::Duration {
+    if sorted.is_empty() {
+        return std::time::Duration::ZERO;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}

@@ -132,6 +132,7 @@ pub(crate) async fn measure(
         client
             .call(Ping {
                 payload: body.clone(),
+                count_casts: false,
             })
             .await
             .map_err(|e| format!("ping failed: {e}"))?;
@@ -149,6 +150,7 @@ pub(crate) async fn measure(
                 client
                     .call(Ping {
                         payload: body.clone(),
+                        count_casts: false,
                     })
                     .await
                     .map_err(|e| format!("ping failed: {e}"))?;

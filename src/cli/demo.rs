@@ -126,6 +126,7 @@ pub(crate) async fn run() -> Result<(), String> {
         let pong = PingServer::client(&tool, (NAME, &peer))
             .call(Ping {
                 payload: b"hello".to_vec(),
+                count_casts: false,
             })
             .await
             .map_err(|e| e.to_string())?;

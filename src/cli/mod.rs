@@ -205,7 +205,7 @@ async fn run_node(args: NodeArgs) -> Result<(), String> {
         builder = builder.tick_time(Duration::from_secs_f64(t));
     }
     let node = builder.start().await.map_err(|e| e.to_string())?;
-    ping::PingServer::start(&node, ping::PingServer)
+    ping::PingServer::start(&node, ping::PingServer::default())
         .register(ping::NAME)
         .await
         .map_err(|e| format!("cannot start the ping server: {e}"))?;

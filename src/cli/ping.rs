@@ -12,6 +12,10 @@ pub(crate) const NAME: &str = "ping";
 pub(crate) struct Ping {
     #[serde(with = "serde_bytes")]
     pub(crate) payload: Vec<u8>,
+    /// Instead of echoing, answer with the number of casts received so far (benches
+    /// measure cast throughput with it).
+    #[serde(default)]
+    pub(crate) count_casts: bool,
 }
 
 /// The answer: who answered, and the payload back.
@@ -20,14 +24,22 @@ pub(crate) struct Pong {
     pub(crate) node: NodeName,
     #[serde(with = "serde_bytes")]
     pub(crate) payload: Vec<u8>,
+    /// Casts received so far (when asked).
+    #[serde(default)]
+    pub(crate) casts: u64,
 }
 
-pub(crate) struct PingServer;
+/// Counts the casts it receives.
+#[derive(Default)]
+pub(crate) struct PingServer {
+    casts: u64,
+}
 
 impl GenServer for PingServer {
     type Call = Ping;
     type Reply = Pong;
-    type Cast = ();
+    /// A payload to count and drop.
+    type Cast = serde_bytes::ByteBuf;
     type Info = ();
 
     fn remote() -> Option<RemoteCodec<Self>> {
@@ -42,8 +54,18 @@ impl GenServer for PingServer {
     ) -> Flow {
         from.reply(Pong {
             node: ctx.node().name().clone(),
-            payload: ping.payload,
+            payload: if ping.count_casts {
+                Vec::new()
+            } else {
+                ping.payload
+            },
+            casts: self.casts,
         });
+        Flow::Continue
+    }
+
+    async fn handle_cast(&mut self, _: serde_bytes::ByteBuf, _: &mut ServerCtx<Self>) -> Flow {
+        self.casts += 1;
         Flow::Continue
     }
 }

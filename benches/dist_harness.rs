@@ -1,0 +1,316 @@
+//! Cross-node figures: call latency (32 B, 4 KiB, 64 KiB) and calls per second against a
+//! `locus node` in another process, each beside a raw TCP ping-pong floor between two
+//! processes measured in the same run, as a ratio; cast throughput; mesh formation time;
+//! time from `kill -9` to `nodedown`. The machine's load is printed with every figure.
+//!
+//! ```text
+//! cargo bench --bench dist_harness
+//! LOCUS_BENCH_QUICK=1 cargo bench --bench dist_harness   # smoke run
+//! ```
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use locus::{Client, GenServer, Node, NodeEvent, NodeName};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+
+mod support;
+use support::ping::{Ping, PingServer};
+use support::{free_port, load, percentile, runtime};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const COOKIE: &str = "bench";
+
+fn quick() -> bool {
+    std::env::var_os("LOCUS_BENCH_QUICK").is_some()
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+/// A `locus node` in its own process.
+struct Callee(Child);
+
+impl Callee {
+    fn start(name: &str, epmd: u16) -> Callee {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_locus"))
+            .args([
+                "node",
+                "--name",
+                name,
+                "--cookie",
+                COOKIE,
+                "--epmd-port",
+                &epmd.to_string(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start locus node");
+        let mut line = String::new();
+        BufReader::new(child.stdout.as_mut().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.starts_with("ready"), "{line}");
+        Callee(child)
+    }
+}
+
+impl Drop for Callee {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// p50 of a request/response of `payload` bytes over loopback TCP, to a tokio echo server
+/// in another process.
+async fn tcp_floor(payload: usize, rounds: usize) -> Duration {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_locus"))
+        .arg("__tcp-echo")
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    tokio::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .await
+        .unwrap();
+    let port: u16 = line.trim().parse().unwrap();
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    s.set_nodelay(true).unwrap();
+    let mut msg = (payload as u32).to_be_bytes().to_vec();
+    msg.extend(std::iter::repeat_n(0xa5u8, payload));
+    let mut back = vec![0u8; msg.len()];
+    let mut lat = Vec::with_capacity(rounds);
+    for i in 0..rounds + rounds / 10 {
+        let t = Instant::now();
+        s.write_all(&msg).await.unwrap();
+        s.read_exact(&mut back).await.unwrap();
+        if i >= rounds / 10 {
+            lat.push(t.elapsed());
+        }
+    }
+    lat.sort();
+    percentile(&lat, 0.5)
+}
+
+fn ping(payload: &[u8]) -> Ping {
+    Ping {
+        payload: payload.to_vec(),
+        count_casts: false,
+    }
+}
+
+/// Latency percentiles of `calls` calls from `concurrency` tasks, and calls per second.
+async fn calls(
+    client: &Client<PingServer>,
+    payload: usize,
+    calls: usize,
+    concurrency: usize,
+) -> (Vec<Duration>, f64) {
+    let body = vec![0xa5u8; payload];
+    for _ in 0..(calls / 10).clamp(10, 2000) {
+        client.call(ping(&body)).await.unwrap();
+    }
+    let per = calls.div_ceil(concurrency);
+    let start = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let client = client.clone();
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut lat = Vec::with_capacity(per);
+                for _ in 0..per {
+                    let t = Instant::now();
+                    client.call(ping(&body)).await.unwrap();
+                    lat.push(t.elapsed());
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut lat = Vec::new();
+    for t in tasks {
+        lat.extend(t.await.unwrap());
+    }
+    let rate = lat.len() as f64 / start.elapsed().as_secs_f64();
+    lat.sort();
+    (lat, rate)
+}
+
+async fn cast_count(client: &Client<PingServer>) -> u64 {
+    client
+        .call(Ping {
+            payload: Vec::new(),
+            count_casts: true,
+        })
+        .await
+        .unwrap()
+        .casts
+}
+
+/// Casts of 32 B from `senders` tasks; the rate at which the other node received them.
+async fn casts(client: &Client<PingServer>, senders: usize, total: u64) -> f64 {
+    let before = cast_count(client).await;
+    let per = total / senders as u64;
+    let total = per * senders as u64;
+    let start = Instant::now();
+    for _ in 0..senders {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let body = serde_bytes::ByteBuf::from(vec![0xa5u8; 32]);
+            for i in 0..per {
+                let _ = client.cast(body.clone());
+                if i % 256 == 255 {
+                    tokio::task::yield_now().await;
+                }
+            }
+        });
+    }
+    while cast_count(client).await < before + total {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    total as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Time for `n` fresh nodes, each connecting only to the first, to mesh fully.
+async fn mesh(n: usize) -> Duration {
+    let epmd = free_port();
+    let mut nodes = Vec::new();
+    for i in 0..n {
+        nodes.push(
+            Node::builder()
+                .name(format!("m{i}@127.0.0.1"))
+                .cookie(COOKIE)
+                .epmd_port(epmd)
+                .start()
+                .await
+                .unwrap(),
+        );
+    }
+    let start = Instant::now();
+    let seed = nodes[0].name().clone();
+    let joins: Vec<_> = nodes[1..]
+        .iter()
+        .map(|node| {
+            let node = node.clone();
+            let seed = seed.clone();
+            tokio::spawn(async move { node.connect(&seed).await })
+        })
+        .collect();
+    for j in joins {
+        j.await.unwrap().unwrap();
+    }
+    while !nodes.iter().all(|node| node.nodes().len() == n - 1) {
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    let took = start.elapsed();
+    for node in &nodes {
+        node.shutdown().await;
+    }
+    took
+}
+
+/// Time from `kill -9` of a connected `locus node` to this node's `nodedown`.
+async fn nodedown_after_kill(node: &Node, epmd: u16, round: usize) -> Duration {
+    let name = format!("victim{round}@127.0.0.1");
+    let mut victim = Callee::start(&name, epmd);
+    let peer: NodeName = name.parse().unwrap();
+    node.connect(&peer).await.unwrap();
+    let mut events = node.node_events();
+    let start = Instant::now();
+    let _ = victim.0.kill();
+    loop {
+        match events.recv().await {
+            Some(NodeEvent::Down(n, _)) if n == peer => break,
+            _ => {}
+        }
+    }
+    let took = start.elapsed();
+    let _ = victim.0.wait();
+    took
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list" || a == "--exact") {
+        return;
+    }
+    let q = quick();
+    let rt = runtime();
+    rt.block_on(async move {
+        tokio::spawn(async move {
+            let epmd = free_port();
+            let _callee = Callee::start("callee@127.0.0.1", epmd);
+            let node = Node::builder()
+                .name("caller@127.0.0.1")
+                .cookie(COOKIE)
+                .epmd_port(epmd)
+                .start()
+                .await
+                .unwrap();
+            let callee: NodeName = "callee@127.0.0.1".parse().unwrap();
+            node.connect(&callee).await.unwrap();
+            let client = PingServer::client(&node, ("ping", &callee));
+            println!("locus distribution harness ({} mode): calls to a `locus node` in another process", if q { "quick" } else { "full" });
+
+            let n = if q { 2_000 } else { 20_000 };
+            for payload in [32usize, 4096, 65536] {
+                let (lat, _) = calls(&client, payload, n, 1).await;
+                let floor = tcp_floor(payload, n.min(20_000)).await;
+                println!(
+                    "call {:>6} B    p50 {:>7.1} µs  p99 {:>7.1} µs  p99.9 {:>7.1} µs   floor p50 {:>6.1} µs   ratio {:.2}   load {}",
+                    payload,
+                    us(percentile(&lat, 0.5)),
+                    us(percentile(&lat, 0.99)),
+                    us(percentile(&lat, 0.999)),
+                    us(floor),
+                    percentile(&lat, 0.5).as_secs_f64() / floor.as_secs_f64(),
+                    load()
+                );
+            }
+            for conc in [1usize, 8, 64] {
+                let (lat, rate) = calls(&client, 32, if q { 5_000 } else { 100_000 }, conc).await;
+                println!(
+                    "calls, {:>2} callers   {:>9.0} calls/s   p50 {:>7.1} µs   load {}",
+                    conc,
+                    rate,
+                    us(percentile(&lat, 0.5)),
+                    load()
+                );
+            }
+            for senders in [1usize, 8] {
+                let rate = casts(&client, senders, if q { 100_000 } else { 4_000_000 }).await;
+                println!("casts, {senders} sender{}    {:>9.0} msg/s   load {}", if senders == 1 { " " } else { "s" }, rate, load());
+            }
+            for n in if q { vec![3, 5, 10] } else { vec![3, 5, 10, 50] } {
+                let took = mesh(n).await;
+                println!("mesh of {n:>3} nodes   {:>7.1} ms (each connects to the first only)   load {}", took.as_secs_f64() * 1e3, load());
+            }
+            let mut downs = Vec::new();
+            for round in 0..if q { 3 } else { 10 } {
+                downs.push(nodedown_after_kill(&node, epmd, round).await);
+            }
+            downs.sort();
+            println!(
+                "kill -9 -> nodedown   median {:>5.2} ms   max {:>5.2} ms ({} rounds)   load {}",
+                percentile(&downs, 0.5).as_secs_f64() * 1e3,
+                downs.last().unwrap().as_secs_f64() * 1e3,
+                downs.len(),
+                load()
+            );
+            node.shutdown().await;
+        })
+        .await
+        .unwrap();
+    });
+}
