@@ -14,11 +14,11 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use locus::{Client, GenServer, Node, NodeEvent, NodeName};
+use locus::{Node, NodeEvent, NodeName};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
 mod support;
-use support::ping::{Ping, PingServer};
+use support::ping::{PingServer, PingServerClient};
 use support::{free_port, load, percentile, runtime};
 
 #[global_allocator]
@@ -104,23 +104,20 @@ async fn tcp_floor(payload: usize, rounds: usize) -> Duration {
     percentile(&lat, 0.5)
 }
 
-fn ping(payload: &[u8]) -> Ping {
-    Ping {
-        payload: payload.to_vec(),
-        count_casts: false,
-    }
+fn bytes(payload: &[u8]) -> serde_bytes::ByteBuf {
+    serde_bytes::ByteBuf::from(payload.to_vec())
 }
 
 /// Latency percentiles of `calls` calls from `concurrency` tasks, and calls per second.
 async fn calls(
-    client: &Client<PingServer>,
+    client: &PingServerClient,
     payload: usize,
     calls: usize,
     concurrency: usize,
 ) -> (Vec<Duration>, f64) {
     let body = vec![0xa5u8; payload];
     for _ in 0..(calls / 10).clamp(10, 2000) {
-        client.call(ping(&body)).await.unwrap();
+        client.ping(bytes(&body)).await.unwrap();
     }
     let per = calls.div_ceil(concurrency);
     let start = Instant::now();
@@ -132,7 +129,7 @@ async fn calls(
                 let mut lat = Vec::with_capacity(per);
                 for _ in 0..per {
                     let t = Instant::now();
-                    client.call(ping(&body)).await.unwrap();
+                    client.ping(bytes(&body)).await.unwrap();
                     lat.push(t.elapsed());
                 }
                 lat
@@ -148,19 +145,12 @@ async fn calls(
     (lat, rate)
 }
 
-async fn cast_count(client: &Client<PingServer>) -> u64 {
-    client
-        .call(Ping {
-            payload: Vec::new(),
-            count_casts: true,
-        })
-        .await
-        .unwrap()
-        .casts
+async fn cast_count(client: &PingServerClient) -> u64 {
+    client.casts().await.unwrap()
 }
 
 /// Casts of 32 B from `senders` tasks; the rate at which the other node received them.
-async fn casts(client: &Client<PingServer>, senders: usize, total: u64) -> f64 {
+async fn casts(client: &PingServerClient, senders: usize, total: u64) -> f64 {
     let before = cast_count(client).await;
     let per = total / senders as u64;
     let total = per * senders as u64;
@@ -170,7 +160,7 @@ async fn casts(client: &Client<PingServer>, senders: usize, total: u64) -> f64 {
         tokio::spawn(async move {
             let body = serde_bytes::ByteBuf::from(vec![0xa5u8; 32]);
             for i in 0..per {
-                let _ = client.cast(body.clone());
+                let _ = client.count(body.clone()).await;
                 if i % 256 == 255 {
                     tokio::task::yield_now().await;
                 }

@@ -244,3 +244,48 @@ async fn a_call_to_a_node_that_cannot_be_reached_fails_with_node_down() {
         Err(CallError::NodeDown(ghost))
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn monitors_from_two_nodes_with_equal_refs_are_kept_apart() {
+    // Both nodes number their monitor refs from small integers: many monitors on one target
+    // from each side make equal refs certain. Removing the local ones must not remove the
+    // remote ones.
+    const N: usize = 50;
+    let nodes = cluster(2).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    let target = b.spawn(|mut ctx: Ctx<()>| async move {
+        ctx.recv().await;
+    });
+    let t = target.pid().clone();
+    let (tx, mut downs) = mpsc::unbounded_channel();
+    let (set_tx, set) = tokio::sync::oneshot::channel();
+    a.spawn(move |mut ctx: Ctx<()>| async move {
+        for _ in 0..N {
+            ctx.monitor(&t);
+        }
+        let _ = set_tx.send(());
+        while let Signal::Down(d) = ctx.recv().await {
+            let _ = tx.send(d.reason);
+        }
+    });
+    within("remote monitors", set).await.unwrap();
+    let t = target.pid().clone();
+    let (done_tx, done) = tokio::sync::oneshot::channel();
+    b.spawn(move |mut ctx: Ctx<()>| async move {
+        let refs: Vec<_> = (0..N).map(|_| ctx.monitor(&t)).collect();
+        for r in refs {
+            ctx.demonitor(r);
+        }
+        let _ = done_tx.send(());
+    });
+    within("local demonitors", done).await.unwrap();
+    // The remote monitors reach b after the frames in flight: a round trip orders them.
+    assert!(a.ping(b.name()).await);
+    target.send(()).unwrap();
+    for _ in 0..N {
+        assert_eq!(
+            within("down", downs.recv()).await.unwrap(),
+            ExitReason::Normal
+        );
+    }
+}

@@ -474,3 +474,33 @@ async fn a_trapping_server_stops_through_terminate_when_its_parent_exits() {
     );
     assert_eq!(within("exit", exit).await, ExitReason::Shutdown);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_handle_lost_in_a_panicking_task_fails_the_call_at_once() {
+    struct Careless;
+    impl GenServer for Careless {
+        type Call = ();
+        type Reply = ();
+        type Cast = ();
+        type Info = ();
+        async fn handle_call(
+            &mut self,
+            _: (),
+            from: ReplyHandle<()>,
+            _: &mut ServerCtx<Self>,
+        ) -> Flow {
+            tokio::spawn(async move {
+                let _keep = from;
+                panic!("helper task failed");
+            });
+            Flow::Continue
+        }
+    }
+    let node = node().await;
+    let c = Careless::start(&node, Careless).await.unwrap();
+    let r = within("failed call", c.call_timeout((), Duration::from_secs(3600))).await;
+    assert!(
+        matches!(r, Err(CallError::Exited(ExitReason::Panic(_)))),
+        "{r:?}"
+    );
+}

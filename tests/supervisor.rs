@@ -426,3 +426,29 @@ async fn nested_supervisors_restart_their_own_subtrees() {
     restarted(&node, "inner", &inner_pid).await;
     restarted(&node, "leaf", &leaf).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_for_all_forgets_temporary_siblings_and_restarts_the_failed_child() {
+    let node = node().await;
+    let log = Log::default();
+    let sup = Supervisor::builder()
+        .strategy(Strategy::OneForAll)
+        .child(worker("t1", &log).restart(Restart::Temporary))
+        .child(worker("p", &log))
+        .child(worker("t2", &log).restart(Restart::Temporary))
+        .start(&node)
+        .await
+        .unwrap();
+    let old = crash(&node, "p").await;
+    restarted(&node, "p", &old).await;
+    let ids: Vec<_> = sup
+        .which_children()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| c.id)
+        .collect();
+    assert_eq!(ids, vec!["p"]);
+    assert_eq!(node.whereis("t1"), None);
+    assert_eq!(node.whereis("t2"), None);
+}

@@ -58,41 +58,36 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .expect("tokio runtime")
 }
 
-/// The `ping` server of `locus node`, as seen from another node: same wire names and serde
-/// layout as the binary's (`src/cli/ping.rs`), which is the contract.
+/// The `ping` server of `locus node`, as seen from another node: the same handlers, types
+/// and wire name as the binary's (`src/cli/ping.rs`), which is the contract.
 pub mod ping {
-    use locus::{GenServer, NodeName, RemoteCodec};
+    use locus::{NodeName, gen_server};
     use serde::{Deserialize, Serialize};
-
-    #[derive(Debug, Serialize, Deserialize)]
-    pub struct Ping {
-        #[serde(with = "serde_bytes")]
-        pub payload: Vec<u8>,
-        pub count_casts: bool,
-    }
+    use serde_bytes::ByteBuf;
 
     #[derive(Debug, Serialize, Deserialize)]
     pub struct Pong {
         pub node: NodeName,
-        #[serde(with = "serde_bytes")]
-        pub payload: Vec<u8>,
-        pub casts: u64,
+        pub payload: ByteBuf,
     }
 
     pub struct PingServer;
 
-    impl GenServer for PingServer {
-        type Call = Ping;
-        type Reply = Pong;
-        type Cast = serde_bytes::ByteBuf;
-        type Info = ();
+    #[gen_server(name = "locus.ping")]
+    impl PingServer {
+        #[call]
+        fn ping(&mut self, payload: ByteBuf) -> Pong {
+            unreachable!("runs in the locus binary: {payload:?}")
+        }
 
-        fn remote() -> Option<RemoteCodec<Self>> {
-            Some(RemoteCodec::serde().named(
-                "locus.ping.call",
-                "locus.ping.cast",
-                "locus.ping.info",
-            ))
+        #[call]
+        fn casts(&mut self) -> u64 {
+            unreachable!("runs in the locus binary")
+        }
+
+        #[cast]
+        fn count(&mut self, payload: ByteBuf) {
+            let _ = payload;
         }
     }
 }

@@ -6,11 +6,11 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use locus::{GenServer, Node, NodeName};
+use locus::{Node, NodeName};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 
-use super::ping::{NAME, Ping, PingServer};
+use super::ping::{NAME, PingServer};
 use super::{Common, say, tool_node};
 
 #[derive(Args)]
@@ -130,10 +130,7 @@ pub(crate) async fn measure(
     // Warm up the connection and both ends.
     for _ in 0..(calls / 10).clamp(10, 1000) {
         client
-            .call(Ping {
-                payload: body.clone(),
-                count_casts: false,
-            })
+            .ping(serde_bytes::ByteBuf::from(body.clone()))
             .await
             .map_err(|e| format!("ping failed: {e}"))?;
     }
@@ -148,10 +145,7 @@ pub(crate) async fn measure(
             for _ in 0..per_task {
                 let t = Instant::now();
                 client
-                    .call(Ping {
-                        payload: body.clone(),
-                        count_casts: false,
-                    })
+                    .ping(serde_bytes::ByteBuf::from(body.clone()))
                     .await
                     .map_err(|e| format!("ping failed: {e}"))?;
                 lat.push(t.elapsed());

@@ -4,13 +4,13 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use locus::{GenServer, NodeName};
+use locus::NodeName;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
 use super::bench::{load, measure};
-use super::ping::{NAME, Ping, PingServer};
+use super::ping::{NAME, PingServer};
 use super::{Common, say, tool_node};
 
 const COOKIE: &str = "locus-demo-cookie";
@@ -124,10 +124,7 @@ pub(crate) async fn run() -> Result<(), String> {
             .parse()
             .map_err(|e: locus::NodeNameError| e.to_string())?;
         let pong = PingServer::client(&tool, (NAME, &peer))
-            .call(Ping {
-                payload: b"hello".to_vec(),
-                count_casts: false,
-            })
+            .ping(serde_bytes::ByteBuf::from(b"hello".to_vec()))
             .await
             .map_err(|e| e.to_string())?;
         say(format!(

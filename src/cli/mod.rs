@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use locus::{GenServer, Node, NodeEvent, NodeName};
+use locus::{Node, NodeEvent, NodeName};
 
 #[derive(Parser)]
 #[command(

@@ -74,8 +74,8 @@ struct Relations {
     links: FxHashSet<(Pid, Pid)>,
     /// Monitors local processes hold on remote ones: ref → (local watcher, remote target).
     out_monitors: FxHashMap<MonitorRef, (Pid, Pid)>,
-    /// Monitors remote processes hold on local ones: ref → local target.
-    in_monitors: FxHashMap<MonitorRef, Pid>,
+    /// Monitors remote processes hold on local ones: ref → (local target, remote watcher).
+    in_monitors: FxHashMap<MonitorRef, (Pid, Pid)>,
 }
 
 type ReplyTx = oneshot::Sender<Result<Bytes, CallError>>;
@@ -88,6 +88,7 @@ struct Calls {
 
 /// One peer connection (or an attempt at one).
 pub(crate) struct Conn {
+    this: std::sync::Weak<Conn>,
     dist: std::sync::Weak<Dist>,
     pub(crate) peer: NodeName,
     state: Mutex<Option<PeerState>>,
@@ -108,13 +109,21 @@ pub(crate) struct Conn {
     /// An incoming attempt took this entry over during a simultaneous connect; this node's
     /// own attempt for it must stand down.
     adopted: AtomicBool,
+    /// Created by this node's own connection attempt (the simultaneous-connect rule applies
+    /// only against those).
+    outgoing: AtomicBool,
+    /// Set once everything depending on the connection has been told it is gone.
+    torn_down: watch::Sender<bool>,
+    /// See [`Conn::is_listed`].
+    listed: AtomicBool,
     max_frame: usize,
     max_outbox: usize,
 }
 
 impl Conn {
     pub(crate) fn new(dist: &Arc<Dist>, peer: NodeName) -> Arc<Self> {
-        Arc::new(Self {
+        Arc::new_cyclic(|this| Self {
+            this: this.clone(),
             dist: Arc::downgrade(dist),
             peer,
             state: Mutex::new(None),
@@ -138,6 +147,9 @@ impl Conn {
             bye: AtomicBool::new(false),
             leaving: AtomicBool::new(false),
             adopted: AtomicBool::new(false),
+            outgoing: AtomicBool::new(false),
+            torn_down: watch::channel(false).0,
+            listed: AtomicBool::new(false),
             max_frame: dist.config.max_frame,
             max_outbox: dist.config.max_outbox,
         })
@@ -149,6 +161,33 @@ impl Conn {
 
     pub(crate) fn is_adopted(&self) -> bool {
         self.adopted.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn set_outgoing(&self) {
+        self.outgoing.store(true, Ordering::SeqCst);
+    }
+
+    pub(crate) fn is_outgoing(&self) -> bool {
+        self.outgoing.load(Ordering::SeqCst)
+    }
+
+    /// Waits (bounded) until everything depending on this connection has been told it is
+    /// gone.
+    pub(crate) async fn torn_down(&self) {
+        let mut rx = self.torn_down.subscribe();
+        let _ = tokio::time::timeout(Duration::from_secs(2), rx.wait_for(|done| *done)).await;
+    }
+
+    /// Moves the phase from one matching `from` to `to`, atomically; whether it moved.
+    fn transition(&self, from: impl FnOnce(&Phase) -> bool, to: Phase) -> bool {
+        self.phase.send_if_modified(|p| {
+            if from(p) {
+                *p = to;
+                true
+            } else {
+                false
+            }
+        })
     }
 
     pub(crate) fn phase(&self) -> Phase {
@@ -169,7 +208,12 @@ impl Conn {
 
     /// Up, and visible from both sides.
     pub(crate) fn is_visible(&self, me_hidden: bool) -> bool {
-        !me_hidden && self.is_up() && self.state.lock().as_ref().is_some_and(|s| !s.hidden)
+        !me_hidden && self.is_listed() && self.state.lock().as_ref().is_some_and(|s| !s.hidden)
+    }
+
+    /// Listed by `Node::nodes`: from just before `NodeUp` until just before `NodeDown`.
+    pub(crate) fn is_listed(&self) -> bool {
+        self.listed.load(Ordering::SeqCst)
     }
 
     /// Appends a frame to the output buffer and wakes the writer if it sleeps. While the
@@ -184,10 +228,15 @@ impl Conn {
         }
         if out.buf.len() > self.max_outbox {
             out.dropped += 1;
-            if out.dropped.is_power_of_two() {
-                tracing::warn!(peer = %self.peer, dropped = out.dropped, limit = self.max_outbox,
-                    "output buffer full (the peer is not reading fast enough); messages dropped");
+            let first = out.dropped == 1;
+            drop(out);
+            if first {
+                tracing::warn!(peer = %self.peer, limit = self.max_outbox,
+                    "output buffer full: the peer is not reading; closing the connection");
             }
+            // Dropping single frames would break links and monitors silently and leave gaps
+            // in message streams; closing tells everyone that depends on the connection.
+            self.close(NodeDownReason::Overloaded(self.max_outbox));
             return Ok(());
         }
         write(&mut out.buf)?;
@@ -290,10 +339,22 @@ impl Conn {
     }
 
     /// Marks the connection up: it is listed from now on.
-    pub(crate) fn mark_up(&self, peer: PeerState) {
+    /// Records the authenticated peer and lists the connection (it appears in
+    /// `Node::nodes` from now on, before its `NodeUp` goes out).
+    pub(crate) fn list(&self, peer: PeerState) {
         *self.state.lock() = Some(peer);
         self.touch_rx();
-        self.phase.send_replace(Phase::Up);
+        self.listed.store(true, Ordering::SeqCst);
+    }
+
+    /// Marks the connection up: callers waiting in `connect` return. False if it failed or
+    /// closed meanwhile (it is then unlisted).
+    pub(crate) fn mark_up(&self) -> bool {
+        let up = self.transition(|p| *p == Phase::Connecting, Phase::Up);
+        if !up {
+            self.listed.store(false, Ordering::SeqCst);
+        }
+        up
     }
 
     /// Starts the reader and the writer.
@@ -369,13 +430,28 @@ impl Conn {
                 }
                 continue;
             }
-            let written = tokio::select! {
-                biased;
-                () = self.cancel.cancelled() => return,
-                r = wr.write_all(&spare) => r,
+            // A write can block for long (the peer stopped reading, or packets vanish): the
+            // silence check goes on meanwhile.
+            let written = {
+                let write = wr.write_all(&spare);
+                tokio::pin!(write);
+                loop {
+                    tokio::select! {
+                        biased;
+                        () = self.cancel.cancelled() => return,
+                        r = &mut write => break Ok(r),
+                        _ = tick.tick() => {
+                            if self.silent_for() > tick_time {
+                                break Err(NodeDownReason::TickTimeout);
+                            }
+                        }
+                    }
+                }
             };
-            if written.is_err() {
-                break NodeDownReason::ConnectionClosed;
+            match written {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => break NodeDownReason::ConnectionClosed,
+                Err(reason) => break reason,
             }
             last_sent = Instant::now();
             spare.clear();
@@ -392,7 +468,7 @@ impl Conn {
         let reason = 'conn: loop {
             let read = tokio::select! {
                 biased;
-                () = self.cancel.cancelled() => return,
+                () = self.cancel.cancelled() => break NodeDownReason::ConnectionClosed,
                 r = rd.read_buf(&mut buf) => r,
             };
             match read {
@@ -408,6 +484,10 @@ impl Conn {
             loop {
                 match frame::check(&buf, self.max_frame) {
                     Ok(Some(len)) => {
+                        // Nothing more is delivered once the connection is declared down.
+                        if self.cancel.is_cancelled() {
+                            break 'conn NodeDownReason::ConnectionClosed;
+                        }
                         let frame = buf.split_to(len).freeze();
                         if let Err(e) = self.dispatch(&node, &frame) {
                             tracing::warn!(peer = %self.peer, error = %e, "closing the connection: bad frame");
@@ -429,6 +509,20 @@ impl Conn {
             buf.reserve(want.saturating_sub(buf.len()).max(64 * 1024));
         };
         self.close(reason);
+        // The reader delivers the loss: after the last frame it delivered, once.
+        self.teardown();
+    }
+
+    /// A pid the peer names as its own (the sender of a link, exit or monitor): it must be
+    /// on the peer node, or the peer is forging signals for another node.
+    fn peer_pid(&self, p: WirePid<'_>) -> Result<Pid, FrameError> {
+        if p.node != self.peer.as_str() {
+            return Err(FrameError::Malformed(format!(
+                "the peer sent a signal from {}, a process of another node",
+                p.node
+            )));
+        }
+        p.to_pid(&self.peer)
     }
 
     /// Turns a pid from a frame into a local pid, if it is one of this incarnation.
@@ -498,7 +592,7 @@ impl Conn {
                 }
             }
             Frame::Link { from, to } => {
-                let from = from.to_pid(&self.peer)?;
+                let from = self.peer_pid(from)?;
                 let Some(to) = self.local(node, to) else {
                     self.send_exit(&to_pid_or_gone(node, to), &from, &ExitReason::NoProc);
                     return Ok(());
@@ -512,7 +606,7 @@ impl Conn {
                 }
             }
             Frame::Unlink { from, to } => {
-                let from = from.to_pid(&self.peer)?;
+                let from = self.peer_pid(from)?;
                 if let Some(to) = self.local(node, to) {
                     self.remove_link(&to, &from);
                     node.remove_link_from(&to, &from);
@@ -524,7 +618,7 @@ impl Conn {
                 via_link,
                 reason,
             } => {
-                let from = from.to_pid(&self.peer)?;
+                let from = self.peer_pid(from)?;
                 if let Some(to) = self.local(node, to) {
                     if via_link {
                         self.remove_link(&to, &from);
@@ -537,14 +631,15 @@ impl Conn {
                 target,
                 monitor,
             } => {
-                let watcher = watcher.to_pid(&self.peer)?;
+                let watcher = self.peer_pid(watcher)?;
                 let local = self.local(node, target);
                 let added = local.as_ref().is_some_and(|t| {
                     let mut rel = self.rel.lock();
                     if rel.closed || !node.add_remote_watcher(t, monitor, &watcher) {
                         return false;
                     }
-                    rel.in_monitors.insert(monitor, t.clone());
+                    rel.in_monitors
+                        .insert(monitor, (t.clone(), watcher.clone()));
                     true
                 });
                 if !added {
@@ -560,7 +655,7 @@ impl Conn {
                 target,
                 monitor,
             } => {
-                let watcher = watcher.to_pid(&self.peer)?;
+                let watcher = self.peer_pid(watcher)?;
                 self.remove_in_monitor(monitor);
                 if let Some(target) = self.local(node, target) {
                     node.forget_monitor(&watcher, &target, monitor);
@@ -572,7 +667,7 @@ impl Conn {
                 monitor,
                 reason,
             } => {
-                let pid = pid.to_pid(&self.peer)?;
+                let pid = self.peer_pid(pid)?;
                 self.remove_out_monitor(monitor);
                 if let Some(watcher) = self.local(node, watcher) {
                     node.remote_down(&watcher, monitor, &pid, reason);
@@ -597,33 +692,40 @@ impl Conn {
 
     /// Fails the attempt: it never came up.
     pub(crate) fn fail(self: &Arc<Self>, err: ConnectError) {
-        if !matches!(*self.phase.borrow(), Phase::Connecting) {
-            return;
+        if self.transition(|p| *p == Phase::Connecting, Phase::Failed(Arc::new(err))) {
+            self.teardown();
         }
-        self.phase.send_replace(Phase::Failed(Arc::new(err)));
-        self.teardown(None);
     }
 
-    /// Takes the connection down (the first reason wins).
-    pub(crate) fn close(self: &Arc<Self>, reason: NodeDownReason) {
-        let was_up = {
-            let phase = self.phase.borrow().clone();
-            match phase {
-                Phase::Up => true,
-                Phase::Connecting => false,
-                Phase::Failed(_) | Phase::Down(_) => return,
-            }
+    /// Takes an up connection down (the first reason wins); the reader then tells everyone
+    /// that depends on it. An attempt still connecting fails instead.
+    pub(crate) fn close(&self, reason: NodeDownReason) {
+        if self.transition(|p| *p == Phase::Up, Phase::Down(reason.clone())) {
+            // Gone from `Node::nodes` before its `NodeDown` goes out.
+            self.listed.store(false, Ordering::SeqCst);
+            tracing::info!(peer = %self.peer, %reason, "node down");
+            self.cancel.cancel();
+            let mut out = self.out.lock();
+            out.open = false;
+            out.buf = Vec::new();
+        } else if let Some(this) = self.this.upgrade() {
+            // Still connecting: the attempt fails, and its queued calls with it.
+            this.fail(ConnectError::Closed(reason));
+        }
+    }
+
+    /// Everything that depends on this connection learns it is gone. Runs once: for a
+    /// connection that was up, from its reader after the last frame; for a failed attempt,
+    /// from `fail`.
+    fn teardown(self: &Arc<Self>) {
+        let down = match self.phase() {
+            Phase::Down(r) => Some(r),
+            Phase::Failed(_) => None,
+            Phase::Up | Phase::Connecting => return,
         };
-        if !was_up {
-            self.fail(ConnectError::Closed(reason));
+        if self.torn_down.send_replace(true) {
             return;
         }
-        self.phase.send_replace(Phase::Down(reason.clone()));
-        self.teardown(Some(reason));
-    }
-
-    /// Everything that depends on this connection learns it is gone.
-    fn teardown(self: &Arc<Self>, down: Option<NodeDownReason>) {
         self.cancel.cancel();
         {
             let mut out = self.out.lock();
@@ -655,12 +757,11 @@ impl Conn {
         for (monitor, (watcher, target)) in rel.out_monitors {
             node.remote_down(&watcher, monitor, &target, ExitReason::NoConnection);
         }
-        for (monitor, target) in rel.in_monitors {
-            node.forget_monitor(&target, &target, monitor);
+        for (monitor, (target, watcher)) in rel.in_monitors {
+            node.forget_monitor(&watcher, &target, monitor);
         }
         if let Some(reason) = down {
             let visible = self.state.lock().as_ref().is_some_and(|s| !s.hidden) && !dist.me.hidden;
-            tracing::info!(peer = %self.peer, %reason, "node down");
             if visible {
                 dist.node_down(&self.peer, reason);
             }

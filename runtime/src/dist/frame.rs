@@ -486,10 +486,34 @@ pub(crate) fn link(buf: &mut Vec<u8>, from: &Pid, to: &Pid, unlink: bool) {
     let _ = f.finish(usize::MAX, no_payload);
 }
 
+/// The longest exit reason text sent to another node; longer ones are cut, so that a huge
+/// panic message cannot push a frame over the limit.
+const MAX_REASON_TEXT: usize = 16 * 1024;
+
+fn bounded(reason: &ExitReason) -> std::borrow::Cow<'_, ExitReason> {
+    let cut = |text: &str| {
+        let mut end = MAX_REASON_TEXT;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}... ({} bytes, cut)", &text[..end], text.len())
+    };
+    match reason {
+        ExitReason::Error(t) if t.len() > MAX_REASON_TEXT => {
+            std::borrow::Cow::Owned(ExitReason::Error(cut(t)))
+        }
+        ExitReason::Panic(t) if t.len() > MAX_REASON_TEXT => {
+            std::borrow::Cow::Owned(ExitReason::Panic(cut(t)))
+        }
+        other => std::borrow::Cow::Borrowed(other),
+    }
+}
+
 pub(crate) fn exit(buf: &mut Vec<u8>, from: &Pid, to: &Pid, via_link: bool, reason: &ExitReason) {
     let mut f = FrameWriter::begin(buf, 4, EXIT);
     f.pid(from).pid(to).bool(via_link);
-    let _ = f.finish(usize::MAX, |b| rmp_serde::encode::write(b, reason));
+    let reason = bounded(reason);
+    let _ = f.finish(usize::MAX, |b| rmp_serde::encode::write(b, &*reason));
 }
 
 pub(crate) fn monitor(
@@ -513,7 +537,8 @@ pub(crate) fn down(
 ) {
     let mut f = FrameWriter::begin(buf, 4, DOWN);
     f.pid(watcher).pid(pid).uint(monitor.0);
-    let _ = f.finish(usize::MAX, |b| rmp_serde::encode::write(b, reason));
+    let reason = bounded(reason);
+    let _ = f.finish(usize::MAX, |b| rmp_serde::encode::write(b, &*reason));
 }
 
 pub(crate) fn peers(buf: &mut Vec<u8>, peers: &[(NodeName, u16)]) {
@@ -676,6 +701,31 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn huge_exit_reasons_are_cut_to_fit() {
+        let a = pid("a@h", 1, 1);
+        let mut buf = Vec::new();
+        exit(
+            &mut buf,
+            &a,
+            &a,
+            false,
+            &ExitReason::Panic("é".repeat(100_000)),
+        );
+        let Frame::Exit {
+            reason: ExitReason::Panic(text),
+            ..
+        } = one(&buf)
+        else {
+            panic!()
+        };
+        assert!(
+            text.len() < 20_000 && text.ends_with("200000 bytes, cut)"),
+            "{}",
+            text.len()
+        );
     }
 
     #[test]

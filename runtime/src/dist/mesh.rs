@@ -132,7 +132,8 @@ async fn register_or_serve(
 ) -> Result<(u32, TcpStream), EpmdError> {
     let addr = SocketAddr::from(([127, 0, 0, 1], epmd_port));
     let mut last = EpmdError::Unreachable(addr);
-    for _ in 0..50 {
+    let mut taken = 0;
+    for _ in 0..80 {
         match client::register(addr, reg).await {
             Ok(r) => return Ok(r),
             Err(EpmdError::Unreachable(_)) => match server::bind(epmd_port).await {
@@ -150,7 +151,15 @@ async fn register_or_serve(
                 // Another node took the port first: register with it.
                 Err(_) => jitter().await,
             },
-            Err(e @ EpmdError::NameTaken(_)) => return Err(e),
+            // A node that just stopped may still hold the name for a moment: retry briefly
+            // before reporting it taken.
+            Err(e @ EpmdError::NameTaken(_)) => {
+                taken += 1;
+                if taken > 20 {
+                    return Err(e);
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
             Err(e) => {
                 last = e;
                 jitter().await;
@@ -251,6 +260,7 @@ impl Dist {
             Entry::Occupied(o) => (o.get().clone(), false),
             Entry::Vacant(v) => {
                 let c = Conn::new(&dist, peer.clone());
+                c.set_outgoing();
                 v.insert(c.clone());
                 (c, true)
             }
@@ -300,7 +310,7 @@ impl Dist {
             .iter()
             .filter(|e| {
                 let c = e.value();
-                c.is_up() && c.is_visible(self.me.hidden) != hidden
+                c.is_listed() && c.is_visible(self.me.hidden) != hidden
             })
             .map(|e| e.key().clone())
             .collect();
@@ -336,7 +346,7 @@ impl Dist {
             Err(_) => Err(ConnectError::Timeout(peer.to_string())),
         };
         match result {
-            Ok((stream, info)) => self.conn_up(conn, stream, info),
+            Ok((stream, info)) => self.conn_up(conn, stream, info).await,
             Err(ConnectError::Handshake(HandshakeError::Simultaneous { .. })) => {
                 // The peer's own attempt brings this entry up; give it the setup time.
                 tokio::spawn(async move {
@@ -512,7 +522,7 @@ impl Dist {
                     fail(e);
                     return;
                 }
-                self.conn_up(conn.clone(), stream, info);
+                self.conn_up(conn.clone(), stream, info).await;
             }
             Err((e, refusal)) => {
                 tracing::error!(%peer, %addr, error = %e, "connection attempt from node {peer} rejected");
@@ -541,6 +551,11 @@ impl Dist {
             Entry::Occupied(mut o) => {
                 let existing = o.get().clone();
                 match existing.phase() {
+                    // Another incoming attempt claims this name and has not authenticated
+                    // yet: this one goes its own way; the first to authenticate wins.
+                    Phase::Connecting if !existing.is_outgoing() => {
+                        (Status::Ok, Conn::new(&dist, hello.name.clone()), false)
+                    }
                     Phase::Connecting if self.me.name > hello.name => {
                         (Status::Nok, existing, false)
                     }
@@ -562,7 +577,7 @@ impl Dist {
 
     /// An authenticated connection: into the table (replacing an older one), node monitors
     /// told, then reading and writing start.
-    fn conn_up(self: &Arc<Self>, conn: Arc<Conn>, stream: TcpStream, peer: PeerInfo) {
+    async fn conn_up(self: &Arc<Self>, conn: Arc<Conn>, stream: TcpStream, peer: PeerInfo) {
         if conn.phase() != Phase::Connecting {
             // Another attempt for the same entry won.
             return;
@@ -583,6 +598,7 @@ impl Dist {
                 _ => NodeDownReason::ConnectionClosed,
             };
             old.close(reason);
+            old.torn_down().await;
         }
         let (rd, wr) = stream.into_split();
         let state = PeerState {
@@ -590,11 +606,23 @@ impl Dist {
             hidden: peer.hidden,
             listen_port: peer.listen_port,
         };
-        conn.mark_up(state);
+        // Order: listed in `nodes()`, then `NodeUp` delivered, then `connect()` returns, then
+        // frames are read (so `NodeUp` comes before any message from the connection).
+        conn.list(state);
         let visible = conn.is_visible(self.me.hidden);
-        tracing::info!(peer = %peer.name, hidden = !visible, "node up");
         if visible {
             self.node_up(&peer.name);
+        }
+        if !conn.mark_up() {
+            // Failed or closed meanwhile (shutdown, a lost simultaneous race).
+            if visible {
+                self.node_down(&peer.name, NodeDownReason::ConnectionClosed);
+            }
+            self.forget(&conn);
+            return;
+        }
+        tracing::info!(peer = %peer.name, hidden = !visible, "node up");
+        if visible {
             let others: Vec<(NodeName, u16)> = self
                 .peers
                 .iter()

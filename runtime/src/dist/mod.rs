@@ -170,9 +170,10 @@ impl Dist {
     /// Tells node monitors and event subscribers that a node connected.
     fn node_up(&self, peer: &NodeName) {
         let Some(node) = self.node() else { return };
-        for pid in self.node_monitors.lock().iter() {
-            node.push_signal(pid, SysSignal::NodeUp(peer.clone()));
-        }
+        // Processes that ended are dropped from the list as it is walked.
+        self.node_monitors
+            .lock()
+            .retain(|pid| node.push_signal(pid, SysSignal::NodeUp(peer.clone())));
         self.events
             .lock()
             .retain(|tx| tx.send(NodeEvent::Up(peer.clone())).is_ok());
@@ -180,9 +181,9 @@ impl Dist {
 
     fn node_down(&self, peer: &NodeName, reason: NodeDownReason) {
         let Some(node) = self.node() else { return };
-        for pid in self.node_monitors.lock().iter() {
-            node.push_signal(pid, SysSignal::NodeDown(peer.clone(), reason.clone()));
-        }
+        self.node_monitors
+            .lock()
+            .retain(|pid| node.push_signal(pid, SysSignal::NodeDown(peer.clone(), reason.clone())));
         self.events.lock().retain(|tx| {
             tx.send(NodeEvent::Down(peer.clone(), reason.clone()))
                 .is_ok()

@@ -233,3 +233,73 @@ async fn ticks_keep_an_idle_connection_up() {
     assert_eq!(events.try_recv(), None);
     assert_eq!(a.nodes(), vec![b.name().clone()]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_stranger_claiming_a_name_does_not_keep_that_node_out() {
+    let epmd = free_port();
+    let a = node("a", epmd, None, None).await;
+    // A stranger says hello as "b" and then says nothing more (no cookie to prove).
+    let mut s = TcpStream::connect(("127.0.0.1", a.listen_port().unwrap()))
+        .await
+        .unwrap();
+    let fake = Identity {
+        name: NodeName::new("b@127.0.0.1").unwrap(),
+        creation: 99,
+        hidden: false,
+        listen_port: 1,
+    };
+    let (_init, hello) = Initiator::new(fake, b"wrong", a.name().clone());
+    s.write_all(&hello).await.unwrap();
+    let _challenge = read_msg(&mut s).await;
+    // The real b connects meanwhile, both ways.
+    let b = node("b", epmd, None, None).await;
+    tokio::time::timeout(Duration::from_secs(10), b.connect(a.name()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(a.nodes(), vec![b.name().clone()]);
+    assert!(a.ping(b.name()).await);
+    drop(s);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_stops_reading_is_disconnected_when_the_send_buffer_fills() {
+    let epmd = free_port();
+    let a = Node::builder()
+        .name("a@127.0.0.1")
+        .cookie("c")
+        .epmd_port(epmd)
+        .max_send_buffer(256 * 1024)
+        .start()
+        .await
+        .unwrap();
+    let mut events = a.node_events();
+    // Authenticates, then never reads.
+    let _raw = raw_peer(&a).await;
+    let raw_pid = crate::process::Pid::new(NodeName::new("raw@127.0.0.1").unwrap(), 1, 1);
+    let chunk = vec![7u8; 16 * 1024];
+    let sender = tokio::spawn({
+        let a = a.clone();
+        async move {
+            // Bounded: far more than the buffer and the kernel's socket buffers hold.
+            for _ in 0..20_000 {
+                let _ = a.send(&raw_pid, chunk.clone());
+                if a.nodes().is_empty() {
+                    return true;
+                }
+                tokio::task::yield_now().await;
+            }
+            false
+        }
+    });
+    assert!(matches!(
+        down_event(&mut events).await,
+        NodeDownReason::Overloaded(_)
+    ));
+    assert!(
+        tokio::time::timeout(Duration::from_secs(10), sender)
+            .await
+            .unwrap()
+            .unwrap()
+    );
+}

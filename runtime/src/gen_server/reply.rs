@@ -5,7 +5,7 @@ use std::fmt;
 use tokio::sync::oneshot;
 
 use super::CallError;
-use crate::process::{EncodeError, Pid, RemoteReplyTo, dying_reason, orphan};
+use crate::process::{EncodeError, ExitReason, Pid, RemoteReplyTo, catching, dying_reason, orphan};
 
 /// The right to answer one call. [`reply`](Self::reply) answers it; the handle can be moved
 /// to another task or process and answered from there.
@@ -53,6 +53,8 @@ enum To<R: 'static> {
         RemoteReplyTo,
         fn(&R, &mut Vec<u8>) -> Result<(), EncodeError>,
     ),
+    /// Another handle, reached through a conversion ([`ReplyHandle::map`]).
+    Mapped(Box<dyn FnOnce(Result<R, CallError>) + Send + Sync>),
 }
 
 impl<R: 'static> fmt::Debug for ReplyHandle<R> {
@@ -89,6 +91,50 @@ impl<R: 'static> ReplyHandle<R> {
         }
     }
 
+    /// A handle for a part of the reply: replying `t` replies `f(t)` through this handle.
+    /// A server whose reply type is an enum gives each handler a handle of its own variant
+    /// this way (the `#[gen_server]` macro does).
+    ///
+    /// ```
+    /// # use locus::ReplyHandle;
+    /// pub enum Reply { Count(u64), Name(String) }
+    ///
+    /// pub fn count_handle(from: ReplyHandle<Reply>) -> ReplyHandle<u64> {
+    ///     from.map(Reply::Count)
+    /// }
+    /// # fn main() { let _ = (count_handle, Reply::Name(String::new())); }
+    /// ```
+    pub fn map<T: 'static>(
+        mut self,
+        f: impl FnOnce(T) -> R + Send + Sync + 'static,
+    ) -> ReplyHandle<T>
+    where
+        R: Send + Sync,
+    {
+        let from = self.from.take();
+        let Some(inner) = self.to.take() else {
+            return ReplyHandle { to: None, from };
+        };
+        let inner = ReplyHandle {
+            to: Some(inner),
+            from: from.clone(),
+        };
+        ReplyHandle {
+            to: Some(To::Mapped(Box::new(move |result| match result {
+                Ok(t) => inner.reply(f(t)),
+                Err(e) => inner.fail_with(e),
+            }))),
+            from,
+        }
+    }
+
+    /// Fails the call with `err` instead of replying.
+    pub(crate) fn fail_with(mut self, err: CallError) {
+        if let Some(to) = self.to.take() {
+            fail(to, err);
+        }
+    }
+
     /// The calling process, when the call came from one (OTP's `from`).
     pub fn caller(&self) -> Option<&Pid> {
         self.from.as_ref()
@@ -105,6 +151,7 @@ impl<R: 'static> ReplyHandle<R> {
                 to.sink
                     .reply(to.call_ref, Ok(&mut |buf| encode(&value, buf)));
             }
+            Some(To::Mapped(f)) => f(Ok(value)),
             None => {}
         }
     }
@@ -114,7 +161,7 @@ impl<R: 'static> ReplyHandle<R> {
     pub fn is_abandoned(&self) -> bool {
         match &self.to {
             Some(To::Local(tx)) => tx.is_closed(),
-            Some(To::Remote(..)) => false,
+            Some(To::Remote(..) | To::Mapped(_)) => false,
             None => true,
         }
     }
@@ -126,6 +173,7 @@ fn fail<R>(to: To<R>, err: CallError) {
             let _ = tx.send(Err(err));
         }
         To::Remote(to, _) => to.fail(err),
+        To::Mapped(f) => f(Err(err)),
     }
 }
 
@@ -133,10 +181,16 @@ impl<R: 'static> Drop for ReplyHandle<R> {
     fn drop(&mut self) {
         if let Some(to) = self.to.take() {
             if std::thread::panicking() {
-                // The server is panicking: the reason is known once the panic is caught.
-                orphan(Box::new(move |reason| {
-                    fail(to, reason.map_or(CallError::NoReply, CallError::Exited));
-                }));
+                if catching() {
+                    // The server is panicking: the reason is known once the panic is caught.
+                    orphan(Box::new(move |reason| {
+                        fail(to, reason.map_or(CallError::NoReply, CallError::Exited));
+                    }));
+                } else {
+                    // A task that is not a process panicked holding the handle.
+                    let why = "the task holding the reply handle panicked".to_owned();
+                    fail(to, CallError::Exited(ExitReason::Panic(why)));
+                }
                 return;
             }
             let err = match dying_reason() {

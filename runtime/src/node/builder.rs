@@ -43,6 +43,7 @@ pub struct NodeBuilder {
     tick_time: Option<Duration>,
     hidden: bool,
     max_frame: Option<usize>,
+    max_send_buffer: Option<usize>,
 }
 
 /// A node could not start. The message names the setting and says what to change.
@@ -150,6 +151,16 @@ impl NodeBuilder {
         self
     }
 
+    /// The most bytes that may wait to be sent to one peer (default 256 MiB). A peer that
+    /// stops reading until this fills is disconnected, with
+    /// [`NodeDownReason::Overloaded`](crate::NodeDownReason::Overloaded): every call waiting
+    /// on it fails and its links and monitors fire, rather than messages being dropped one
+    /// by one.
+    pub fn max_send_buffer(mut self, bytes: usize) -> Self {
+        self.max_send_buffer = Some(bytes);
+        self
+    }
+
     /// Starts the node.
     ///
     /// # Errors
@@ -223,6 +234,9 @@ impl NodeBuilder {
                 });
             }
             config.max_frame = max;
+        }
+        if let Some(max) = self.max_send_buffer {
+            config.max_outbox = max;
         }
         config.hidden = self.hidden;
         dist::start(name, config, runtime).await

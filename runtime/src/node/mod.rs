@@ -48,6 +48,8 @@ pub enum NodeDownReason {
     Restarted,
     /// The peer broke the protocol (a garbage or oversized frame); the text says how.
     ProtocolError(String),
+    /// The peer stopped reading: more than this many bytes waited to be sent to it.
+    Overloaded(usize),
 }
 
 impl fmt::Display for NodeDownReason {
@@ -59,6 +61,7 @@ impl fmt::Display for NodeDownReason {
             NodeDownReason::Shutdown => f.write_str("shutdown"),
             NodeDownReason::Restarted => f.write_str("restarted"),
             NodeDownReason::ProtocolError(e) => write!(f, "protocol_error: {e}"),
+            NodeDownReason::Overloaded(n) => write!(f, "overloaded: over {n} bytes unsent"),
         }
     }
 }

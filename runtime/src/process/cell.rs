@@ -242,10 +242,13 @@ impl ProcCore {
         true
     }
 
-    pub(crate) fn remove_link(&self, other: &Pid) {
-        if let Some(rel) = &mut self.state.lock().rel {
-            rel.links.retain(|p| p != other);
-        }
+    /// Removes a link; whether there was one.
+    pub(crate) fn remove_link(&self, other: &Pid) -> bool {
+        let mut st = self.state.lock();
+        let Some(rel) = &mut st.rel else { return false };
+        let before = rel.links.len();
+        rel.links.retain(|p| p != other);
+        rel.links.len() != before
     }
 
     /// Adds a monitor on this process; gives the watcher back if the process has exited.
@@ -258,14 +261,46 @@ impl ProcCore {
         Ok(())
     }
 
-    pub(crate) fn remove_watcher(&self, monitor: MonitorRef) {
+    /// Removes the monitor `monitor` held by `watcher` (a process), or the waiter with that
+    /// ref (`None`). Refs are only unique per node, so the watcher is part of the key.
+    pub(crate) fn remove_watcher(&self, monitor: MonitorRef, watcher: Option<&Pid>) {
         if let Some(rel) = &mut self.state.lock().rel {
-            rel.watchers.retain(|(r, _)| *r != monitor);
+            rel.watchers.retain(|(r, w)| {
+                let same = *r == monitor
+                    && match (w, watcher) {
+                        (Watcher::Process(p), Some(want)) => p == want,
+                        (Watcher::Waiter(_), None) => true,
+                        _ => false,
+                    };
+                !same
+            });
         }
     }
 
     pub(crate) fn add_watching(&self, monitor: MonitorRef, target: Pid) {
         self.state.lock().rel().watching.push((monitor, target));
+    }
+
+    /// Removes this process's monitor `monitor` on `target` and, only if it was there, runs
+    /// `then` (which queues the `Down`) before anyone else can touch the monitor list: a
+    /// `Down` is delivered at most once, and never after a demonitor.
+    pub(crate) fn remove_watching_then(
+        &self,
+        monitor: MonitorRef,
+        target: &Pid,
+        then: impl FnOnce(),
+    ) {
+        let mut st = self.state.lock();
+        let Some(rel) = st.rel.as_mut() else { return };
+        let Some(i) = rel
+            .watching
+            .iter()
+            .position(|(r, t)| *r == monitor && t == target)
+        else {
+            return;
+        };
+        rel.watching.swap_remove(i);
+        then();
     }
 
     pub(crate) fn remove_watching(&self, monitor: MonitorRef) -> Option<Pid> {
@@ -308,7 +343,15 @@ mod current {
     thread_local! {
         static CURRENT: Cell<(usize, u64)> = const { Cell::new((0, 0)) };
         static DYING: RefCell<Option<ExitReason>> = const { RefCell::new(None) };
-        static ORPHANS: RefCell<Vec<Orphan>> = const { RefCell::new(Vec::new()) };
+                static ORPHANS: RefCell<Vec<Orphan>> = const { RefCell::new(Vec::new()) };
+        /// How many `poll_catching` frames are on this thread's stack.
+        static CATCHING: Cell<u32> = const { Cell::new(0) };
+    }
+
+    /// Whether a panic unwinding now will be caught by `poll_catching` (which then settles
+    /// orphans); elsewhere (a plain tokio task) nothing would.
+    pub(crate) fn catching() -> bool {
+        CATCHING.with(Cell::get) > 0
     }
 
     /// Runs `f` with (node key, pid id) recorded as the running process.
@@ -360,8 +403,10 @@ mod current {
     /// inside fail without one.
     pub(crate) fn poll_catching<T>(poll: impl FnOnce() -> Poll<T>) -> Result<Poll<T>, ExitReason> {
         let mark = ORPHANS.with(|v| v.borrow().len());
+        CATCHING.with(|c| c.set(c.get() + 1));
         let result = catch_unwind(AssertUnwindSafe(poll))
             .map_err(|payload| ExitReason::Panic(panic_message(&*payload)));
+        CATCHING.with(|c| c.set(c.get().saturating_sub(1)));
         let orphans: Vec<Orphan> = ORPHANS.with(|v| {
             let mut v = v.borrow_mut();
             let from = mark.min(v.len());
@@ -376,5 +421,6 @@ mod current {
 }
 
 pub(crate) use current::{
-    dying, dying_reason, enter as enter_process, orphan, pid_id as current_pid_id, poll_catching,
+    catching, dying, dying_reason, enter as enter_process, orphan, pid_id as current_pid_id,
+    poll_catching,
 };

@@ -42,6 +42,8 @@ pub struct Ctx<M> {
     node: Node,
     /// Envelopes already taken from the shared queue, in order.
     buf: VecDeque<Envelope<M>>,
+    /// A stop requested by a GenServer callback (see `ServerCtx::stop`).
+    stop: Option<Box<ExitReason>>,
 }
 
 impl<M> fmt::Debug for Ctx<M> {
@@ -58,7 +60,20 @@ impl<M: Send + 'static> Ctx<M> {
             cell,
             node,
             buf: VecDeque::new(),
+            stop: None,
         }
+    }
+
+    /// Asks a GenServer to stop with `reason` once the current callback returns (before
+    /// the next message): `terminate` runs, then the server exits. A call being handled is
+    /// answered first if the callback replied. Has no effect on a plain process, which stops
+    /// by returning.
+    pub fn stop(&mut self, reason: ExitReason) {
+        self.stop = Some(Box::new(reason));
+    }
+
+    pub(crate) fn take_stop(&mut self) -> Option<ExitReason> {
+        self.stop.take().map(|r| *r)
     }
 
     /// This process's pid.

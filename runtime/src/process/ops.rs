@@ -211,8 +211,10 @@ impl Node {
         }
         self.with_cell(to, |cell| {
             let core = cell.core();
-            if via_link {
-                core.remove_link(from);
+            // A link's exit counts only while the link exists: after an unlink, an exit
+            // already on its way is ignored.
+            if via_link && !core.remove_link(from) {
+                return;
             }
             if reason == ExitReason::Kill && !via_link {
                 core.kill(ExitReason::Killed);
@@ -274,14 +276,14 @@ impl Node {
     /// `watcher` (local) monitors `target`.
     pub(crate) fn monitor(&self, watcher: &Pid, target: &Pid) -> MonitorRef {
         let monitor = self.make_ref();
+        // The watcher records the monitor first: a `Down` fired at once (or by a target
+        // ending right now) finds it and is delivered exactly once.
+        self.with_cell(watcher, |cell| {
+            cell.core().add_watching(monitor, target.clone())
+        });
         if !self.is_local(target) {
             match self.remote().filter(|_| !self.is_stale(target)) {
-                Some(remote) => {
-                    self.with_cell(watcher, |cell| {
-                        cell.core().add_watching(monitor, target.clone())
-                    });
-                    remote.monitor(watcher, target, monitor);
-                }
+                Some(remote) => remote.monitor(watcher, target, monitor),
                 None => self.deliver_down(watcher, monitor, target, ExitReason::NoProc),
             }
             return monitor;
@@ -293,11 +295,7 @@ impl Node {
                     .is_ok()
             })
             .unwrap_or(false);
-        if added {
-            self.with_cell(watcher, |cell| {
-                cell.core().add_watching(monitor, target.clone())
-            });
-        } else {
+        if !added {
             self.deliver_down(watcher, monitor, target, ExitReason::NoProc);
         }
         monitor
@@ -313,12 +311,16 @@ impl Node {
     /// Removes a monitor from its target's list (the watcher demonitored or ended).
     pub(crate) fn forget_monitor(&self, watcher: &Pid, target: &Pid, monitor: MonitorRef) {
         if self.is_local(target) {
-            self.with_cell(target, |cell| cell.core().remove_watcher(monitor));
+            self.with_cell(target, |cell| {
+                cell.core().remove_watcher(monitor, Some(watcher))
+            });
         } else if let Some(remote) = self.remote() {
             remote.demonitor(watcher, target, monitor);
         }
     }
 
+    /// Delivers the `Down` of monitor `monitor` (held by `to` on `pid`), once: a local
+    /// watcher gets it only if it still holds the monitor (not after a demonitor).
     pub(crate) fn deliver_down(
         &self,
         to: &Pid,
@@ -333,17 +335,18 @@ impl Node {
             return;
         }
         self.with_cell(to, |cell| {
-            cell.push_signal(SysSignal::Down(Down {
-                monitor,
-                pid: pid.clone(),
-                reason,
-            }))
+            cell.core().remove_watching_then(monitor, pid, || {
+                cell.push_signal(SysSignal::Down(Down {
+                    monitor,
+                    pid: pid.clone(),
+                    reason,
+                }));
+            })
         });
     }
 
-    /// A `Down` from another node for a local watcher: the monitor is gone on both sides.
+    /// A `Down` from another node for a local watcher.
     pub(crate) fn remote_down(&self, to: &Pid, monitor: MonitorRef, pid: &Pid, reason: ExitReason) {
-        self.with_cell(to, |cell| cell.core().remove_watching(monitor));
         self.deliver_down(to, monitor, pid, reason);
     }
 
@@ -416,8 +419,14 @@ impl Node {
             cell.core().add_watcher(monitor, Watcher::Waiter(tx))
         });
         match registered {
-            Some(Ok(())) => ExitWatch { rx: Some(rx) },
-            _ => ExitWatch { rx: None },
+            Some(Ok(())) => ExitWatch {
+                rx: Some(rx),
+                forget: Some((self.clone(), pid.clone(), monitor)),
+            },
+            _ => ExitWatch {
+                rx: None,
+                forget: None,
+            },
         }
     }
 
@@ -497,6 +506,16 @@ pub(crate) enum DeliverTo {
 /// Resolves to the exit reason of a watched process. See [`Node::watch`].
 pub struct ExitWatch {
     rx: Option<oneshot::Receiver<ExitReason>>,
+    /// Where the watch is registered, to remove it if the watch is dropped unresolved.
+    forget: Option<(Node, Pid, MonitorRef)>,
+}
+
+impl Drop for ExitWatch {
+    fn drop(&mut self) {
+        if let Some((node, pid, monitor)) = self.forget.take() {
+            node.with_cell(&pid, |cell| cell.core().remove_watcher(monitor, None));
+        }
+    }
 }
 
 impl fmt::Debug for ExitWatch {
@@ -509,11 +528,15 @@ impl Future for ExitWatch {
     type Output = ExitReason;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<ExitReason> {
-        match &mut self.rx {
+        let polled = match &mut self.rx {
             None => Poll::Ready(ExitReason::NoProc),
             Some(rx) => Pin::new(rx)
                 .poll(cx)
                 .map(|r| r.unwrap_or(ExitReason::NoProc)),
+        };
+        if polled.is_ready() {
+            self.forget = None;
         }
+        polled
     }
 }

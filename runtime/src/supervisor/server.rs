@@ -197,7 +197,9 @@ impl SupervisorServer {
         let mut j = range.start;
         let mut end = range.end;
         while j < end {
-            if j != i && self.children[j].spec.restart == Restart::Temporary {
+            // The failed child is not temporary (it is being restarted), so only siblings
+            // are forgotten here.
+            if self.children[j].spec.restart == Restart::Temporary {
                 self.children.remove(j);
                 end -= 1;
                 continue;

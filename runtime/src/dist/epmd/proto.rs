@@ -118,7 +118,13 @@ fn name_from(bytes: &[u8]) -> Result<String, ProtoError> {
     if bytes.is_empty() || bytes.len() > MAX_NAME {
         return Err(ProtoError::Invalid("name length"));
     }
-    String::from_utf8(bytes.to_vec()).map_err(|_| ProtoError::Invalid("name is not UTF-8"))
+    let name =
+        String::from_utf8(bytes.to_vec()).map_err(|_| ProtoError::Invalid("name is not UTF-8"))?;
+    // Names end up in the line-oriented NAMES reply: no control characters or spaces.
+    if name.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(ProtoError::Invalid("name has spaces or control characters"));
+    }
+    Ok(name)
 }
 
 fn put_registration_fields(out: &mut Vec<u8>, r: &Registration) {
@@ -319,6 +325,11 @@ mod tests {
         ));
         assert!(matches!(
             Request::decode(&[0, 3, 120, 0, 1]),
+            Err(ProtoError::Invalid(_))
+        ));
+        let forged = Request::PortPlease2("a\nname evil at port 1".into()).encode();
+        assert!(matches!(
+            Request::decode(&forged),
             Err(ProtoError::Invalid(_))
         ));
     }

@@ -22,6 +22,13 @@ use super::proto::{
 /// How long a client may take to send its request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
+fn is_v4_mapped_loopback(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+        std::net::IpAddr::V4(_) => false,
+    }
+}
+
 /// The registered nodes of one port mapper.
 pub(crate) struct EpmdServer {
     port: u16,
@@ -109,6 +116,16 @@ impl EpmdServer {
         let io = |e: std::io::Error| EpmdError::Io(peer, e.to_string());
         match req {
             Request::Alive2(reg) => {
+                // As Erlang's epmd: only nodes of this host register; a remote host could
+                // otherwise take names and make nodes here fail to start.
+                if !peer.ip().is_loopback() && !is_v4_mapped_loopback(peer.ip()) {
+                    tracing::warn!(%peer, name = %reg.name, "refused a registration from another host");
+                    stream
+                        .write_all(&encode_alive2_resp(1, 0))
+                        .await
+                        .map_err(io)?;
+                    return Ok(());
+                }
                 let name = reg.name.clone();
                 let creation = self.creation();
                 let taken = {
