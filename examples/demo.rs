@@ -1,5 +1,5 @@
-//! A tour of locus on one node: a supervised GenServer, a crash and its restart, and the
-//! cost of a local call.
+//! A tour of locus on one node: a supervised `#[gen_server]`, a crash and its restart, and
+//! the cost of a local call. (The cluster demo is `cargo run --release -- demo`.)
 //!
 //! Run it with:
 //!
@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use locus::{ChildSpec, Flow, GenServer, Node, ReplyHandle, ServerCtx, Strategy, Supervisor};
+use locus::{ChildSpec, Node, Strategy, Supervisor, gen_server};
 
 /// A counter that panics when asked to add zero, to show a restart.
 #[derive(Default)]
@@ -19,32 +19,18 @@ struct Counter {
     n: u64,
 }
 
-enum Req {
-    Get,
-    Add(u64),
-}
+#[gen_server]
+impl Counter {
+    #[call]
+    fn get(&mut self) -> u64 {
+        self.n
+    }
 
-impl GenServer for Counter {
-    type Call = Req;
-    type Reply = u64;
-    type Cast = ();
-    type Info = ();
-
-    async fn handle_call(
-        &mut self,
-        req: Req,
-        from: ReplyHandle<u64>,
-        _: &mut ServerCtx<Self>,
-    ) -> Flow {
-        match req {
-            Req::Get => from.reply(self.n),
-            Req::Add(0) => panic!("asked to add zero"),
-            Req::Add(k) => {
-                self.n += k;
-                from.reply(self.n);
-            }
-        }
-        Flow::Continue
+    #[call]
+    fn add(&mut self, k: u64) -> u64 {
+        assert!(k != 0, "asked to add zero");
+        self.n += k;
+        self.n
     }
 }
 
@@ -61,11 +47,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let counter = Counter::client(&node, "counter");
     println!("counter started as {:?}", node.whereis("counter"));
 
-    counter.call(Req::Add(40)).await?;
-    println!("counter = {}", counter.call(Req::Add(2)).await?);
+    counter.add(40).await?;
+    println!("counter = {}", counter.add(2).await?);
 
     let before = node.whereis("counter");
-    let crash = counter.call(Req::Add(0)).await;
+    let crash = counter.add(0).await;
     println!("crashing call returned: {}", crash.unwrap_err());
     // The supervisor restarts the counter under the same name, with fresh state.
     let started = Instant::now();
@@ -78,22 +64,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "restarted as {:?}; counter = {}",
         node.whereis("counter"),
-        counter.call(Req::Get).await?
+        counter.get().await?
     );
 
     // Latency of a local call, measured inside a task as users would run it.
     let client = counter.clone();
-    let samples = tokio::spawn(async move {
+    let mut lat = tokio::spawn(async move {
         let mut lat = Vec::with_capacity(100_000);
         for _ in 0..100_000 {
             let t = Instant::now();
-            let _ = client.call(Req::Get).await;
+            let _ = client.get().await;
             lat.push(t.elapsed());
         }
         lat
     })
     .await?;
-    let mut lat = samples;
     lat.sort();
     println!(
         "local call latency over {} calls: p50 {:?}, p99 {:?}",
@@ -101,7 +86,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         lat[lat.len() / 2],
         lat[lat.len() * 99 / 100]
     );
-    println!("children: {:?}", sup.which_children().await?.len());
+    println!("children: {}", sup.which_children().await?.len());
     node.shutdown().await;
     Ok(())
 }
