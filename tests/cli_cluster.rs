@@ -148,3 +148,35 @@ impl OsNode {
         assert!(self.drain().iter().all(|l| l.starts_with("ready")));
     }
 }
+
+#[test]
+fn rpc_and_multicall_from_the_command_line() {
+    let epmd = free_port();
+    let nodes = three(epmd);
+    let epmd_s = epmd.to_string();
+    let common = ["--cookie", "os-test", "--epmd-port", &epmd_s];
+    let (ok, out) = run(&[&["rpc", "n2@127.0.0.1", "node.self"][..], &common].concat());
+    assert!(ok);
+    assert_eq!(out, "\"n2@127.0.0.1\"\n");
+    let (ok, out) = run(&[&["rpc", "n1@127.0.0.1", "node.list", "null"][..], &common].concat());
+    assert!(ok);
+    assert_eq!(out, "[\"n2@127.0.0.1\",\"n3@127.0.0.1\"]\n");
+    let (ok, _) = run(&[&["rpc", "n1@127.0.0.1", "no.such.function"][..], &common].concat());
+    assert!(!ok);
+    let (ok, out) = run(&[&["multicall", "n1@127.0.0.1", "node.self"][..], &common].concat());
+    assert!(ok, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let mut answered: Vec<String> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["ok"].as_str().unwrap().to_owned())
+        .collect();
+    answered.sort();
+    assert_eq!(
+        answered,
+        vec!["n1@127.0.0.1", "n2@127.0.0.1", "n3@127.0.0.1"]
+    );
+    assert_eq!(v["bad_nodes"], serde_json::json!([]));
+    drop(nodes);
+}

@@ -54,6 +54,35 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Call FUNCTION on NODE with ARGS (JSON, default null) and print the result as JSON.
+    Rpc {
+        /// The node to run it on.
+        node: String,
+        /// The function's registered name, e.g. `node.self`.
+        function: String,
+        /// The arguments, as JSON.
+        args: Option<String>,
+        /// Seconds to wait.
+        #[arg(long, default_value_t = 5.0)]
+        timeout: f64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Call FUNCTION on every node of NODE's cluster (NODE included); print
+    /// `{"results": [...], "bad_nodes": [...]}`.
+    Multicall {
+        /// A node of the cluster.
+        node: String,
+        /// The function's registered name.
+        function: String,
+        /// The arguments, as JSON.
+        args: Option<String>,
+        /// Seconds to wait.
+        #[arg(long, default_value_t = 5.0)]
+        timeout: f64,
+        #[command(flatten)]
+        common: Common,
+    },
     /// List the nodes registered with a host's port mapper (like `epmd -names`).
     Names {
         /// The host whose port mapper to ask.
@@ -129,6 +158,20 @@ pub(crate) fn main() -> ExitCode {
             Command::Nodes { node, common } => nodes(&node, &common).await,
             Command::Ping { node, common } => return ping(&node, &common).await,
             Command::Names { host, epmd_port } => names(&host, epmd_port).await,
+            Command::Rpc {
+                node,
+                function,
+                args,
+                timeout,
+                common,
+            } => rpc(&node, &function, args.as_deref(), timeout, &common).await,
+            Command::Multicall {
+                node,
+                function,
+                args,
+                timeout,
+                common,
+            } => multicall(&node, &function, args.as_deref(), timeout, &common).await,
             Command::Epmd { port } => epmd(port).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Demo => demo::run().await,
@@ -320,4 +363,70 @@ async fn epmd(port: u16) -> Result<(), String> {
         r = locus::epmd::serve(port) => r.map_err(|e| format!("cannot serve the port mapper on port {port}: {e}")),
         () = shutdown_signal() => Ok(()),
     }
+}
+
+fn json_args(args: Option<&str>) -> Result<serde_json::Value, String> {
+    match args {
+        None => Ok(serde_json::Value::Null),
+        Some(text) => serde_json::from_str(text).map_err(|e| format!("ARGS is not JSON: {e}")),
+    }
+}
+
+fn seconds(t: f64) -> Result<Duration, String> {
+    if t.is_finite() && t > 0.0 {
+        Ok(Duration::from_secs_f64(t))
+    } else {
+        Err(format!("--timeout {t}: use a positive number of seconds"))
+    }
+}
+
+async fn rpc(
+    target: &str,
+    function: &str,
+    args: Option<&str>,
+    timeout: f64,
+    common: &Common,
+) -> Result<(), String> {
+    let target = node_name(target)?;
+    let args = json_args(args)?;
+    let timeout = seconds(timeout)?;
+    let node = tool_node(&target, common).await?;
+    let result: Result<serde_json::Value, _> =
+        node.rpc().call(&target, function, args, timeout).await;
+    node.shutdown().await;
+    let value = result.map_err(|e| format!("rpc {function} on {target}: {e}"))?;
+    say(value);
+    Ok(())
+}
+
+async fn multicall(
+    target: &str,
+    function: &str,
+    args: Option<&str>,
+    timeout: f64,
+    common: &Common,
+) -> Result<(), String> {
+    let target = node_name(target)?;
+    let args = json_args(args)?;
+    let timeout = seconds(timeout)?;
+    let node = tool_node(&target, common).await?;
+    node.connect(&target).await.map_err(|e| e.to_string())?;
+    let mut nodes = vec![target.clone()];
+    nodes.extend(node.nodes_of(&target).await.map_err(|e| e.to_string())?);
+    let out = node
+        .rpc()
+        .multicall::<_, serde_json::Value>(&nodes, function, args, timeout)
+        .await;
+    node.shutdown().await;
+    let results: Vec<serde_json::Value> = out
+        .results
+        .into_iter()
+        .map(|(n, r)| match r {
+            Ok(v) => serde_json::json!({ "node": n.to_string(), "ok": v }),
+            Err(e) => serde_json::json!({ "node": n.to_string(), "error": e.to_string() }),
+        })
+        .collect();
+    let bad: Vec<String> = out.bad_nodes.iter().map(ToString::to_string).collect();
+    say(serde_json::json!({ "results": results, "bad_nodes": bad }));
+    Ok(())
 }

@@ -35,6 +35,15 @@ pub(crate) async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+thread_local! {
+    static LAST_EPMD: std::cell::Cell<u16> = const { std::cell::Cell::new(0) };
+}
+
+/// The port mapper port of the last `cluster` made on this thread.
+pub(crate) fn last_epmd_port() -> u16 {
+    LAST_EPMD.with(std::cell::Cell::get)
+}
+
 /// A port that was free a moment ago (for a private port mapper per test).
 pub(crate) fn free_port() -> u16 {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -56,6 +65,7 @@ pub(crate) async fn named(name: &str, epmd_port: u16) -> Node {
 /// every node sees all the others.
 pub(crate) async fn cluster(n: usize) -> Vec<Node> {
     let epmd = free_port();
+    LAST_EPMD.with(|l| l.set(epmd));
     let mut nodes = Vec::new();
     for i in 0..n {
         nodes.push(named(&format!("n{i}"), epmd).await);

@@ -73,6 +73,7 @@ pub(crate) async fn start(
         node_monitors: parking_lot::Mutex::new(Vec::new()),
         events: parking_lot::Mutex::new(Vec::new()),
         cancel: cancel.clone(),
+        blocked: dashmap::DashSet::new(),
     });
     node.set_dist(dist.clone());
     tokio::spawn(dist.clone().accept_loop(listener));
@@ -84,6 +85,22 @@ pub(crate) async fn start(
         .register(super::net_kernel::NAME)
         .await
         .map_err(|e| NodeError::Listen(format!("cannot start net_kernel: {e}")))?;
+    crate::rpc::start(&node)
+        .await
+        .map_err(|e| NodeError::Listen(format!("cannot start the rpc server: {e}")))?;
+    crate::pg::start_default(&node)
+        .await
+        .map_err(|e| NodeError::Listen(format!("cannot start process groups: {e}")))?;
+    node.pg_scope("locus.pubsub")
+        .ensure_started()
+        .await
+        .map_err(|e| NodeError::Listen(format!("cannot start pubsub: {e}")))?;
+    crate::pubsub::start(&node)
+        .await
+        .map_err(|e| NodeError::Listen(format!("cannot start pubsub: {e}")))?;
+    crate::global::start(&node)
+        .await
+        .map_err(|e| NodeError::Listen(format!("cannot start global names: {e}")))?;
     tracing::info!(node = %node.name(), port = listen_port, creation, "distribution started");
     Ok(node)
 }
@@ -140,13 +157,7 @@ async fn register_or_serve(
                 Ok(listener) => {
                     tracing::info!(port = epmd_port, "no port mapper answered: serving one");
                     let srv = server::EpmdServer::new(epmd_port);
-                    let cancel = cancel.clone();
-                    tokio::spawn(async move {
-                        tokio::select! {
-                            () = cancel.cancelled() => {}
-                            () = srv.serve(listener) => {}
-                        }
-                    });
+                    tokio::spawn(srv.serve(listener, cancel.clone()));
                 }
                 // Another node took the port first: register with it.
                 Err(_) => jitter().await,
@@ -249,6 +260,9 @@ impl Dist {
 
     /// The connection to `peer`, starting one if there is none.
     pub(crate) fn conn_for(&self, peer: &NodeName, port_hint: Option<u16>) -> Option<Arc<Conn>> {
+        if self.blocked.contains(peer) {
+            return None;
+        }
         if let Some(c) = self.peers.get(peer) {
             return Some(c.clone());
         }
@@ -535,6 +549,9 @@ impl Dist {
     /// What to answer a hello, and which entry the connection will fill (`owned`: created for
     /// this attempt, to be failed if it fails).
     fn decide(&self, hello: &PeerInfo) -> Result<(Status, Arc<Conn>, bool), String> {
+        if self.blocked.contains(&hello.name) {
+            return Err("this node is partitioned from yours".into());
+        }
         if hello.name == self.me.name {
             return Err("a node with this node's own name cannot connect to it".into());
         }

@@ -160,6 +160,8 @@ pub(crate) struct Dist {
     events: Mutex<Vec<mpsc::UnboundedSender<NodeEvent>>>,
     /// Stops the listener, the port mapper registration and a port mapper this node serves.
     cancel: CancellationToken,
+    /// Peers this node will not talk to (a partition made on purpose, for tests).
+    blocked: dashmap::DashSet<NodeName>,
 }
 
 impl Dist {
@@ -243,6 +245,32 @@ impl Node {
     /// The nodes connected through hidden connections (Erlang's `Node.list(:hidden)`).
     pub fn hidden_nodes(&self) -> Vec<NodeName> {
         self.dist().map(|d| d.nodes(true)).unwrap_or_default()
+    }
+
+    /// Cuts this node off from `peer` and keeps it cut: the connection drops (both sides
+    /// see `NodeDown`) and neither side reconnects until [`heal_with`](Self::heal_with).
+    /// A test hook for partitions.
+    #[doc(hidden)]
+    pub fn partition_from(&self, peer: &NodeName) {
+        if let Some(d) = self.dist() {
+            d.blocked.insert(peer.clone());
+            if let Some(c) = d.existing(peer) {
+                c.close(NodeDownReason::Disconnect);
+                if !c.is_listed() {
+                    c.fail(ConnectError::ShuttingDown);
+                }
+            }
+        }
+    }
+
+    /// Ends a partition made with [`partition_from`](Self::partition_from); the nodes
+    /// connect again at the next message or [`connect`](Self::connect) (once both sides
+    /// have healed).
+    #[doc(hidden)]
+    pub fn heal_with(&self, peer: &NodeName) {
+        if let Some(d) = self.dist() {
+            d.blocked.remove(peer);
+        }
     }
 
     /// Subscribes to node up/down events (a non-process form of

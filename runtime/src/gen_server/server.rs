@@ -93,6 +93,7 @@ pub struct Start<S: GenServer, C = Client<S>> {
     server: S,
     opts: SpawnOpts,
     parent: Option<Pid>,
+    global: Option<String>,
     _client: std::marker::PhantomData<fn() -> C>,
 }
 
@@ -111,6 +112,7 @@ impl<S: GenServer> Start<S> {
             server,
             opts: SpawnOpts::new(),
             parent: None,
+            global: None,
             _client: std::marker::PhantomData,
         }
     }
@@ -125,8 +127,18 @@ impl<S: GenServer, C: From<Client<S>>> Start<S, C> {
             server: self.server,
             opts: self.opts,
             parent: self.parent,
+            global: self.global,
             _client: std::marker::PhantomData,
         }
+    }
+
+    /// Registers the server under a global name before `init` runs (OTP's
+    /// `name: {:global, name}`): one server of that name in the whole cluster. If another
+    /// process holds it, nothing starts and the error is
+    /// [`StartError::AlreadyStarted`] with the holder.
+    pub fn register_global(mut self, name: impl Into<String>) -> Self {
+        self.global = Some(name.into());
+        self
     }
 
     /// Registers the server under `name` before `init` runs (OTP's `name:` option). If the
@@ -152,6 +164,7 @@ impl<S: GenServer, C: From<Client<S>>> Start<S, C> {
             server,
             opts,
             parent,
+            global,
             _client: _,
         } = self;
         let (cell, opts_link) = node.prepare(opts, server_kind::<S>())?;
@@ -159,10 +172,14 @@ impl<S: GenServer, C: From<Client<S>>> Start<S, C> {
         // process has fully ended (its name is free again), as OTP's gen_server does.
         let exit = node.watch(cell.core.pid());
         let addr = node.start_cell(cell, opts_link.as_ref(), move |ctx| {
-            serve(server, ctx, parent, ack_tx)
+            serve(server, ctx, parent, global, ack_tx)
         });
         match ack_rx.await {
-            Ok(()) => Ok(C::from(Client::new(&node, addr.pid()))),
+            Ok(Ok(())) => Ok(C::from(Client::new(&node, addr.pid()))),
+            Ok(Err(e)) => {
+                exit.await;
+                Err(e)
+            }
             Err(_) => Err(StartError::Init(exit.await)),
         }
     }
@@ -193,11 +210,25 @@ async fn serve<S: GenServer>(
     mut server: S,
     mut ctx: ServerCtx<S>,
     parent: Option<Pid>,
-    ack: oneshot::Sender<()>,
+    global: Option<String>,
+    ack: oneshot::Sender<Result<(), StartError>>,
 ) -> ExitReason {
+    if let Some(name) = global {
+        let pid = ctx.pid().clone();
+        if let Err(e) = ctx.node().global().register(&name, &pid).await {
+            let err = match e {
+                crate::global::GlobalError::Taken { holder, .. } => {
+                    StartError::AlreadyStarted(holder)
+                }
+                other => StartError::Init(ExitReason::Error(other.to_string())),
+            };
+            let _ = ack.send(Err(err));
+            return ExitReason::Normal;
+        }
+    }
     match guarded(server.init(&mut ctx)).await {
         Ok(Ok(())) => {
-            let _ = ack.send(());
+            let _ = ack.send(Ok(()));
         }
         // The starter learns the reason from the process's exit.
         Ok(Err(reason)) | Err(reason) => return reason,

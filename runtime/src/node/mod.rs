@@ -88,6 +88,10 @@ pub(crate) struct NodeInner {
     dist: std::sync::OnceLock<Arc<Dist>>,
     /// Messages from other nodes that no process could take.
     undeliverable: AtomicU64,
+    rpc: crate::rpc::Registry,
+    kinds: crate::remote_spawn::Kinds,
+    pg: crate::pg::Scopes,
+    global: crate::global::Table,
 }
 
 impl Drop for NodeInner {
@@ -148,6 +152,10 @@ impl Node {
                 remote: std::sync::OnceLock::new(),
                 dist: std::sync::OnceLock::new(),
                 undeliverable: AtomicU64::new(0),
+                rpc: crate::rpc::Registry::new(),
+                kinds: crate::remote_spawn::Kinds::default(),
+                pg: crate::pg::Scopes::default(),
+                global: crate::global::Table::default(),
                 runtime,
             }),
         }
@@ -224,6 +232,22 @@ impl Node {
 
     pub(crate) fn downgrade(&self) -> WeakNode {
         WeakNode(Arc::downgrade(&self.inner))
+    }
+
+    pub(crate) fn global_table(&self) -> &crate::global::Table {
+        &self.inner.global
+    }
+
+    pub(crate) fn pg_scopes(&self) -> &crate::pg::Scopes {
+        &self.inner.pg
+    }
+
+    pub(crate) fn kinds_registry(&self) -> &crate::remote_spawn::Kinds {
+        &self.inner.kinds
+    }
+
+    pub(crate) fn rpc_registry(&self) -> &crate::rpc::Registry {
+        &self.inner.rpc
     }
 
     pub(crate) fn deadlines(&self) -> &Deadlines {

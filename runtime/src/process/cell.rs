@@ -420,6 +420,7 @@ mod current {
     }
 }
 
+pub(crate) use current::panic_message as panic_message_of;
 pub(crate) use current::{
     catching, dying, dying_reason, enter as enter_process, orphan, pid_id as current_pid_id,
     poll_catching,

@@ -77,7 +77,9 @@ pub use signal::{Signal, Unexpected};
 pub use spawn::SpawnOpts;
 pub use timer::TimerRef;
 
-pub(crate) use cell::{ProcessCell, catching, current_pid_id, dying_reason, orphan, poll_catching};
+pub(crate) use cell::{
+    ProcessCell, catching, current_pid_id, dying_reason, orphan, panic_message_of, poll_catching,
+};
 pub(crate) use ops::{DeliverTo, IncomingDest};
 pub(crate) use remote::{
     CallTable, DecodeFn, Encode, EncodeError, Incoming, PendingCall, Rejected, Remote,

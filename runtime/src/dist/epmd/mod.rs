@@ -94,6 +94,9 @@ pub async fn names(host: &str, port: u16) -> Result<Vec<Registered>, EpmdError> 
 /// The port cannot be bound (another port mapper runs there, or it needs privileges).
 pub async fn serve(port: u16) -> std::io::Result<()> {
     let listener = server::bind(port).await?;
-    server::EpmdServer::new(port).serve(listener).await;
+    let stop = tokio_util::sync::CancellationToken::new();
+    // Dropping this future drops the guard, which stops the client connections too.
+    let _guard = stop.clone().drop_guard();
+    server::EpmdServer::new(port).serve(listener, stop).await;
     Ok(())
 }

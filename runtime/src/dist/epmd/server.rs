@@ -12,6 +12,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_util::sync::CancellationToken;
 
 use super::EpmdError;
 use super::proto::{
@@ -59,15 +60,26 @@ impl EpmdServer {
         })
     }
 
-    /// Accepts clients until the task is dropped.
-    pub(crate) async fn serve(self: Arc<Self>, listener: TcpListener) {
+    /// Accepts clients until `stop` is cancelled; then every client connection closes too,
+    /// so registered nodes notice the port mapper is gone and register elsewhere.
+    pub(crate) async fn serve(self: Arc<Self>, listener: TcpListener, stop: CancellationToken) {
         loop {
-            match listener.accept().await {
+            let accepted = tokio::select! {
+                () = stop.cancelled() => return,
+                r = listener.accept() => r,
+            };
+            match accepted {
                 Ok((stream, peer)) => {
                     let server = self.clone();
+                    let stop = stop.clone();
                     tokio::spawn(async move {
-                        if let Err(e) = server.client(stream).await {
-                            tracing::debug!(%peer, error = %e, "port mapper client closed");
+                        tokio::select! {
+                            () = stop.cancelled() => {}
+                            r = server.client(stream) => {
+                                if let Err(e) = r {
+                                    tracing::debug!(%peer, error = %e, "port mapper client closed");
+                                }
+                            }
                         }
                     });
                 }

@@ -1,0 +1,402 @@
+//! Remote procedure calls: functions registered by name on a node, called from any node
+//! (Erlang's `:rpc` / `:erpc`).
+//!
+//! A node registers functions with [`Rpc::register`]: typed arguments in, a typed result or
+//! an error out, async. Any node calls them with [`Rpc::call`], fires them with
+//! [`Rpc::cast`], or runs one on many nodes at once with [`Rpc::multicall`], which returns
+//! each node's result and the nodes that could not answer (`{Results, BadNodes}`).
+//!
+//! Every node has the built-in functions `node.self` (its name) and `node.list` (the nodes
+//! it sees).
+//!
+//! # Failure
+//!
+//! [`RpcError`] tells apart: no such function, arguments that do not decode, the function's
+//! own error, a panic in the function (the node carries on), a result that does not
+//! decode, a timeout, and an unreachable node. As with `:erpc`, after a timeout or a lost
+//! connection the function may or may not have run, and its result is never delivered late.
+//!
+//! # Example
+//!
+//! ```
+//! use std::time::Duration;
+//! use locus::Node;
+//!
+//! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let node = Node::builder().start().await?;
+//! node.rpc().register("math.add", |_node, (a, b): (i64, i64)| async move {
+//!     Ok::<_, String>(a + b)
+//! });
+//! let sum: i64 = node.rpc().call(node.name(), "math.add", (2, 3), Duration::from_secs(1)).await?;
+//! assert_eq!(sum, 5);
+//! # Ok(()) }
+//! ```
+//!
+//! # Implementation notes
+//!
+//! These may change. Each distributed node runs a server registered as `locus.rpc`; a call
+//! is a GenServer call to it, carrying the function's name and the MessagePack-encoded
+//! arguments. The server runs each call in its own task, so calls run side by side and a
+//! panic costs only that call.
+
+use std::fmt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::gen_server::{CallError, Client, Flow, GenServer, RemoteCodec, ReplyHandle, ServerCtx};
+use crate::node::{Node, NodeName};
+use crate::process::panic_message_of;
+
+/// The name the rpc server is registered under on every distributed node.
+pub(crate) const SERVER: &str = "locus.rpc";
+
+/// Why an rpc did not return a result.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum RpcError {
+    /// The node has no function of that name.
+    #[error("no function {0:?} is registered on that node")]
+    NoSuchFunction(String),
+    /// The arguments did not decode as the function's argument type.
+    #[error("the arguments do not fit the function: {0}")]
+    BadArgs(String),
+    /// The function returned an error; its text.
+    #[error("the function failed: {0}")]
+    Failed(String),
+    /// The function panicked; the node carries on.
+    #[error("the function panicked: {0}")]
+    Panicked(String),
+    /// The result did not decode as the type the caller asked for.
+    #[error("the result does not decode as the expected type: {0}")]
+    BadResult(String),
+    /// No answer within the timeout. The function may or may not have run.
+    #[error("no answer in time (the function may still run)")]
+    Timeout,
+    /// The node is down or unreachable. The function may or may not have run.
+    #[error("node {0} is down or unreachable")]
+    NodeDown(NodeName),
+}
+
+impl RpcError {
+    /// Whether the node could not be asked or did not answer: what `multicall` counts as a
+    /// bad node (Erlang's `BadNodes`).
+    pub fn is_bad_node(&self) -> bool {
+        matches!(self, RpcError::Timeout | RpcError::NodeDown(_))
+    }
+}
+
+type Handler =
+    Arc<dyn Fn(Node, Vec<u8>) -> BoxFuture<'static, Result<Vec<u8>, RpcError>> + Send + Sync>;
+
+/// The functions a node offers.
+#[derive(Default)]
+pub(crate) struct Registry {
+    functions: DashMap<String, Handler>,
+}
+
+impl Registry {
+    pub(crate) fn new() -> Self {
+        let r = Self::default();
+        r.insert("node.self", |node: Node, (): ()| async move {
+            Ok::<_, String>(node.name().clone())
+        });
+        r.insert("node.list", |node: Node, (): ()| async move {
+            Ok::<_, String>(node.nodes())
+        });
+        crate::remote_spawn::install(&r);
+        r
+    }
+
+    pub(crate) fn insert<A, R, E, F, Fut>(&self, name: &str, f: F)
+    where
+        A: DeserializeOwned + Send + 'static,
+        R: Serialize + Send + 'static,
+        E: fmt::Display + Send + 'static,
+        F: Fn(Node, A) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, E>> + Send + 'static,
+    {
+        let f = Arc::new(f);
+        let handler: Handler = Arc::new(move |node: Node, args: Vec<u8>| {
+            let f = f.clone();
+            Box::pin(async move {
+                let args: A =
+                    rmp_serde::from_slice(&args).map_err(|e| RpcError::BadArgs(e.to_string()))?;
+                match AssertUnwindSafe(f(node, args)).catch_unwind().await {
+                    Ok(Ok(r)) => rmp_serde::to_vec(&r)
+                        .map_err(|e| RpcError::Failed(format!("the result does not encode: {e}"))),
+                    Ok(Err(e)) => Err(RpcError::Failed(e.to_string())),
+                    Err(panic) => Err(RpcError::Panicked(panic_message_of(&*panic))),
+                }
+            })
+        });
+        self.functions.insert(name.to_owned(), handler);
+    }
+
+    /// Runs a function here; a panic or an error becomes the result, never a crash.
+    async fn run(&self, node: Node, function: &str, args: Vec<u8>) -> Result<Vec<u8>, RpcError> {
+        let handler = self
+            .functions
+            .get(function)
+            .map(|h| h.clone())
+            .ok_or_else(|| RpcError::NoSuchFunction(function.to_owned()))?;
+        match AssertUnwindSafe(handler(node, args)).catch_unwind().await {
+            Ok(r) => r,
+            Err(panic) => Err(RpcError::Panicked(panic_message_of(&*panic))),
+        }
+    }
+
+    fn names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.functions.iter().map(|e| e.key().clone()).collect();
+        v.sort();
+        v
+    }
+}
+
+/// The rpc face of a node: register functions, call them anywhere. From [`Node::rpc`].
+#[derive(Clone)]
+pub struct Rpc {
+    node: Node,
+}
+
+impl fmt::Debug for Rpc {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rpc")
+            .field("node", self.node.name())
+            .field("functions", &self.node.rpc_registry().names())
+            .finish()
+    }
+}
+
+/// What [`Rpc::multicall`] returns: Erlang's `{Results, BadNodes}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Multicall<R> {
+    /// Each node that answered, in the order asked, with its result (which may be the
+    /// function's error or panic).
+    pub results: Vec<(NodeName, Result<R, RpcError>)>,
+    /// The nodes that could not be reached or did not answer in time.
+    pub bad_nodes: Vec<NodeName>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Request {
+    function: String,
+    #[serde(with = "serde_bytes")]
+    args: Vec<u8>,
+}
+
+pub(crate) type Reply = Result<serde_bytes::ByteBuf, RpcError>;
+
+/// The server every distributed node runs as `locus.rpc`.
+pub(crate) struct RpcServer;
+
+impl GenServer for RpcServer {
+    type Call = Request;
+    type Reply = Reply;
+    type Cast = Request;
+    type Info = ();
+
+    fn remote() -> Option<RemoteCodec<Self>> {
+        Some(RemoteCodec::serde().named("locus.rpc.call", "locus.rpc.cast", "locus.rpc.info"))
+    }
+
+    async fn handle_call(
+        &mut self,
+        req: Request,
+        from: ReplyHandle<Reply>,
+        ctx: &mut ServerCtx<Self>,
+    ) -> Flow {
+        let node = ctx.node().clone();
+        tokio::spawn(async move {
+            let r = node
+                .rpc_registry()
+                .run(node.clone(), &req.function, req.args)
+                .await;
+            from.reply(r.map(serde_bytes::ByteBuf::from));
+        });
+        Flow::Continue
+    }
+
+    async fn handle_cast(&mut self, req: Request, ctx: &mut ServerCtx<Self>) -> Flow {
+        let node = ctx.node().clone();
+        tokio::spawn(async move {
+            if let Err(e) = node
+                .rpc_registry()
+                .run(node.clone(), &req.function, req.args)
+                .await
+            {
+                tracing::warn!(function = %req.function, error = %e, "rpc cast failed");
+            }
+        });
+        Flow::Continue
+    }
+}
+
+pub(crate) async fn start(node: &Node) -> Result<(), crate::gen_server::StartError> {
+    RpcServer::start(node, RpcServer)
+        .register(SERVER)
+        .await
+        .map(|_| ())
+}
+
+fn from_call_error(node: &NodeName, e: CallError) -> RpcError {
+    match e {
+        CallError::Timeout => RpcError::Timeout,
+        CallError::BadType(t) => RpcError::BadResult(t),
+        // No rpc server there: not a locus node, or not distributed.
+        _ => RpcError::NodeDown(node.clone()),
+    }
+}
+
+impl Rpc {
+    /// Registers `f` under `name` (replacing any function of that name). It receives this
+    /// node and the decoded arguments; its `Ok` value is sent back, its `Err` becomes
+    /// [`RpcError::Failed`] with the error's text.
+    pub fn register<A, R, E, F, Fut>(&self, name: &str, f: F)
+    where
+        A: DeserializeOwned + Send + 'static,
+        R: Serialize + Send + 'static,
+        E: fmt::Display + Send + 'static,
+        F: Fn(Node, A) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<R, E>> + Send + 'static,
+    {
+        self.node.rpc_registry().insert(name, f);
+    }
+
+    /// Removes a function; whether there was one.
+    pub fn unregister(&self, name: &str) -> bool {
+        self.node.rpc_registry().functions.remove(name).is_some()
+    }
+
+    /// The functions this node offers, sorted.
+    pub fn functions(&self) -> Vec<String> {
+        self.node.rpc_registry().names()
+    }
+
+    /// Runs `function` on `node` with `args` and returns its result (Erlang's
+    /// `:erpc.call/5`). `node` may be this node.
+    ///
+    /// # Errors
+    ///
+    /// See [`RpcError`].
+    pub async fn call<A: Serialize, R: DeserializeOwned>(
+        &self,
+        node: &NodeName,
+        function: &str,
+        args: A,
+        timeout: Duration,
+    ) -> Result<R, RpcError> {
+        let args = rmp_serde::to_vec(&args).map_err(|e| RpcError::BadArgs(e.to_string()))?;
+        let bytes = self.call_raw(node, function, args, timeout).await?;
+        rmp_serde::from_slice(&bytes).map_err(|e| RpcError::BadResult(e.to_string()))
+    }
+
+    pub(crate) async fn call_raw(
+        &self,
+        node: &NodeName,
+        function: &str,
+        args: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, RpcError> {
+        if node == self.node.name() {
+            let run = self
+                .node
+                .rpc_registry()
+                .run(self.node.clone(), function, args);
+            return match self.node.deadlines().timeout(timeout, run).await {
+                Ok(r) => r,
+                Err(_) => Err(RpcError::Timeout),
+            };
+        }
+        let server = Client::<RpcServer>::new(&self.node, (SERVER, node));
+        let req = Request {
+            function: function.to_owned(),
+            args,
+        };
+        match server.call_timeout(req, timeout).await {
+            Ok(r) => r.map(serde_bytes::ByteBuf::into_vec),
+            Err(e) => Err(from_call_error(node, e)),
+        }
+    }
+
+    /// Runs `function` on `node` without waiting for it (Erlang's `:erpc.cast/4`). Failures
+    /// are logged on that node, not reported.
+    pub fn cast<A: Serialize>(&self, node: &NodeName, function: &str, args: A) {
+        let Ok(args) = rmp_serde::to_vec(&args) else {
+            tracing::warn!(%function, "rpc cast arguments do not encode; dropped");
+            return;
+        };
+        let req = Request {
+            function: function.to_owned(),
+            args,
+        };
+        if node == self.node.name() {
+            let node = self.node.clone();
+            tokio::spawn(async move {
+                if let Err(e) = node
+                    .rpc_registry()
+                    .run(node.clone(), &req.function, req.args)
+                    .await
+                {
+                    tracing::warn!(function = %req.function, error = %e, "rpc cast failed");
+                }
+            });
+            return;
+        }
+        let _ = Client::<RpcServer>::new(&self.node, (SERVER, node)).cast(req);
+    }
+
+    /// Runs `function` on every node of `nodes` at once and gathers the answers (Erlang's
+    /// `:rpc.multicall/5`): results in the order of `nodes`, and the nodes that could not be
+    /// reached or timed out.
+    pub async fn multicall<A: Serialize, R: DeserializeOwned>(
+        &self,
+        nodes: &[NodeName],
+        function: &str,
+        args: A,
+        timeout: Duration,
+    ) -> Multicall<R> {
+        let encoded = rmp_serde::to_vec(&args).map_err(|e| RpcError::BadArgs(e.to_string()));
+        let calls = nodes.iter().map(|n| {
+            let encoded = encoded.clone();
+            async move {
+                let r = match encoded {
+                    Ok(args) => self
+                        .call_raw(n, function, args, timeout)
+                        .await
+                        .and_then(|b| {
+                            rmp_serde::from_slice::<R>(&b)
+                                .map_err(|e| RpcError::BadResult(e.to_string()))
+                        }),
+                    Err(e) => Err(e),
+                };
+                (n.clone(), r)
+            }
+        });
+        let mut out = Multicall {
+            results: Vec::new(),
+            bad_nodes: Vec::new(),
+        };
+        for (node, r) in futures::future::join_all(calls).await {
+            match r {
+                Err(e) if e.is_bad_node() => out.bad_nodes.push(node),
+                r => out.results.push((node, r)),
+            }
+        }
+        out
+    }
+}
+
+impl Node {
+    /// This node's rpc: register functions, call them on any node.
+    pub fn rpc(&self) -> Rpc {
+        Rpc { node: self.clone() }
+    }
+}
