@@ -5,6 +5,8 @@
 
 #![doc(test(attr(deny(warnings))))]
 
+pub mod cluster;
+pub mod config;
 pub mod gen_server;
 pub mod global;
 pub mod node;
@@ -21,6 +23,10 @@ pub use node::{Node, NodeBuilder, NodeError, NodeName, NodeNameError};
 pub use process::*;
 pub use supervisor::*;
 pub mod dist;
+pub use cluster::{
+    Cluster, ClusterBuilder, ClusterError, Discover, DnsPoll, DnsSrv, EpmdHosts, Gossip,
+    GossipStats, LocalEpmd, Polling, StaticHosts, SyncNodes, Topology,
+};
 pub use dist::epmd;
 pub use dist::{ConnectError, HandshakeError, NodeEvent, NodeEvents};
 pub use global::{Global, GlobalError, Keep, Registration};

@@ -6,11 +6,12 @@ mod demo;
 mod ping;
 
 use std::io::Write;
-use std::net::IpAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use locus::config::Config;
 use locus::{Node, NodeEvent, NodeName};
 
 #[derive(Parser)]
@@ -107,31 +108,142 @@ enum Command {
     TcpEcho,
 }
 
+/// `locus node`: every setting can also come from `LOCUS_<SETTING>` or a `--config` file
+/// (flag, then environment, then file, then default).
 #[derive(Args)]
 struct NodeArgs {
-    /// The node's name: `alive@host`, or a short `alive`.
-    #[arg(long, env = "LOCUS_NODE")]
-    name: String,
+    /// A TOML file of settings, keys as the flags with `_` (`gossip_port = 45892`).
+    #[arg(long, env = "LOCUS_CONFIG")]
+    config: Option<PathBuf>,
+    /// The node's name: `alive@host`, or a short `alive` [env: LOCUS_NODE].
+    #[arg(long)]
+    name: Option<String>,
+    /// The cluster's cookie [env: LOCUS_COOKIE].
+    #[arg(long)]
+    cookie: Option<String>,
+    /// The port mapper's port [env: LOCUS_EPMD_PORT] (default 4369).
+    #[arg(long)]
+    epmd_port: Option<String>,
     /// Nodes to connect to (retried until they answer).
     #[arg(long = "connect")]
     connect: Vec<String>,
     /// Run hidden: not listed by other nodes, not meshed.
     #[arg(long)]
     hidden: bool,
-    /// The address to listen on.
+    /// The address to listen on [env: LOCUS_LISTEN].
     #[arg(long)]
-    listen: Option<IpAddr>,
-    /// A fixed distribution port, without a port mapper.
-    #[arg(long, conflicts_with = "dist_port_range")]
-    dist_port: Option<u16>,
-    /// A range of distribution ports, `A-B`.
+    listen: Option<String>,
+    /// A fixed distribution port, without a port mapper [env: LOCUS_DIST_PORT].
+    #[arg(long, conflicts_with = "port_range")]
+    dist_port: Option<String>,
+    /// A range of distribution ports, `A-B` [env: LOCUS_PORT_RANGE].
+    #[arg(long, alias = "dist-port-range")]
+    port_range: Option<String>,
+    /// Seconds of silence before a peer is declared down [env: LOCUS_TICK_TIME].
     #[arg(long)]
-    dist_port_range: Option<String>,
-    /// Seconds of silence before a peer is declared down.
-    #[arg(long)]
-    tick_time: Option<f64>,
+    tick_time: Option<String>,
     #[command(flatten)]
-    common: Common,
+    cluster: ClusterArgs,
+}
+
+/// How the node finds its cluster.
+#[derive(Args)]
+struct ClusterArgs {
+    /// static | local-epmd | epmd-hosts | gossip | dns | dns-srv [env: LOCUS_STRATEGY].
+    #[arg(long)]
+    strategy: Option<String>,
+    /// Nodes (static) or hosts (epmd-hosts), comma-separated [env: LOCUS_HOSTS].
+    #[arg(long)]
+    hosts: Option<String>,
+    /// Nodes to wait for at start [env: LOCUS_SYNC_OPTIONAL].
+    #[arg(long)]
+    sync_optional: Option<String>,
+    /// Nodes that must be up at start, or the node fails [env: LOCUS_SYNC_MANDATORY].
+    #[arg(long)]
+    sync_mandatory: Option<String>,
+    /// How long to wait for them (seconds, or 500ms, 2m) [env: LOCUS_SYNC_TIMEOUT].
+    #[arg(long)]
+    sync_timeout: Option<String>,
+    /// How often to discover [env: LOCUS_POLL_INTERVAL].
+    #[arg(long)]
+    poll_interval: Option<String>,
+    /// Gossip multicast group, or broadcast address [env: LOCUS_GOSSIP_ADDR].
+    #[arg(long)]
+    gossip_addr: Option<String>,
+    /// Gossip UDP port [env: LOCUS_GOSSIP_PORT].
+    #[arg(long)]
+    gossip_port: Option<String>,
+    /// Seal heartbeats with this secret [env: LOCUS_GOSSIP_SECRET].
+    #[arg(long)]
+    gossip_secret: Option<String>,
+    /// Address of the interface to gossip on [env: LOCUS_GOSSIP_IF].
+    #[arg(long)]
+    gossip_if: Option<String>,
+    /// Multicast TTL [env: LOCUS_GOSSIP_TTL].
+    #[arg(long)]
+    gossip_ttl: Option<String>,
+    /// Send heartbeats to a broadcast address [env: LOCUS_GOSSIP_BROADCAST].
+    #[arg(long)]
+    gossip_broadcast: bool,
+    /// The DNS name to resolve [env: LOCUS_DNS_QUERY].
+    #[arg(long)]
+    dns_query: Option<String>,
+    /// The `alive` part of discovered nodes (default: this node's) [env: LOCUS_DNS_BASENAME].
+    #[arg(long)]
+    dns_basename: Option<String>,
+    /// A DNS server, `ip` or `ip:port`, instead of the system's [env: LOCUS_DNS_SERVER].
+    #[arg(long)]
+    dns_server: Option<String>,
+}
+
+impl NodeArgs {
+    /// The settings: file, then environment, then these flags.
+    fn config(&self) -> Result<Config, String> {
+        let mut config = Config::load(self.config.as_deref()).map_err(|e| e.to_string())?;
+        let c = &self.cluster;
+        let flags: [(&str, Option<&String>); 21] = [
+            ("name", self.name.as_ref()),
+            ("cookie", self.cookie.as_ref()),
+            ("epmd_port", self.epmd_port.as_ref()),
+            ("listen", self.listen.as_ref()),
+            ("dist_port", self.dist_port.as_ref()),
+            ("port_range", self.port_range.as_ref()),
+            ("tick_time", self.tick_time.as_ref()),
+            ("strategy", c.strategy.as_ref()),
+            ("hosts", c.hosts.as_ref()),
+            ("sync_optional", c.sync_optional.as_ref()),
+            ("sync_mandatory", c.sync_mandatory.as_ref()),
+            ("sync_timeout", c.sync_timeout.as_ref()),
+            ("poll_interval", c.poll_interval.as_ref()),
+            ("gossip_addr", c.gossip_addr.as_ref()),
+            ("gossip_port", c.gossip_port.as_ref()),
+            ("gossip_secret", c.gossip_secret.as_ref()),
+            ("gossip_if", c.gossip_if.as_ref()),
+            ("gossip_ttl", c.gossip_ttl.as_ref()),
+            ("dns_query", c.dns_query.as_ref()),
+            ("dns_basename", c.dns_basename.as_ref()),
+            ("dns_server", c.dns_server.as_ref()),
+        ];
+        for (key, value) in flags {
+            if let Some(v) = value {
+                config = config.set(key, v.as_str()).map_err(|e| e.to_string())?;
+            }
+        }
+        for (key, on) in [
+            ("hidden", self.hidden),
+            ("gossip_broadcast", c.gossip_broadcast),
+        ] {
+            if on {
+                config = config.set(key, "true").map_err(|e| e.to_string())?;
+            }
+        }
+        if config.get("name").is_none() {
+            return Err(
+                "no node name: set --name, LOCUS_NODE or name in the configuration file".into(),
+            );
+        }
+        Ok(config)
+    }
 }
 
 pub(crate) fn main() -> ExitCode {
@@ -211,48 +323,25 @@ async fn shutdown_signal() {
     }
 }
 
-fn parse_range(text: &str) -> Result<(u16, u16), String> {
-    let (a, b) = text.split_once('-').ok_or_else(|| {
-        format!("--dist-port-range {text:?}: expected A-B, for example 9100-9155")
-    })?;
-    let parse = |s: &str| {
-        s.trim()
-            .parse::<u16>()
-            .map_err(|_| format!("--dist-port-range {text:?}: {s:?} is not a port"))
-    };
-    Ok((parse(a)?, parse(b)?))
-}
-
 async fn run_node(args: NodeArgs) -> Result<(), String> {
-    let mut builder = Node::builder()
-        .name(&args.name)
-        .epmd_port(args.common.epmd_port)
-        .hidden(args.hidden);
-    if let Some(c) = &args.common.cookie {
-        builder = builder.cookie(c);
-    }
-    if let Some(ip) = args.listen {
-        builder = builder.listen(ip);
-    }
-    if let Some(p) = args.dist_port {
-        builder = builder.dist_port(p);
-    }
-    if let Some(r) = &args.dist_port_range {
-        let (lo, hi) = parse_range(r)?;
-        builder = builder.port_range(lo..=hi);
-    }
-    if let Some(t) = args.tick_time {
-        if !(t.is_finite() && t > 0.0) {
-            return Err(format!("--tick-time {t}: use a positive number of seconds"));
-        }
-        builder = builder.tick_time(Duration::from_secs_f64(t));
-    }
-    let node = builder.start().await.map_err(|e| e.to_string())?;
+    let config = args.config()?;
+    let cluster = config.cluster().map_err(|e| e.to_string())?;
+    let node = config
+        .node_builder()
+        .map_err(|e| e.to_string())?
+        .start()
+        .await
+        .map_err(|e| e.to_string())?;
     ping::PingServer::start(&node, ping::PingServer::default())
         .register(ping::NAME)
         .await
         .map_err(|e| format!("cannot start the ping server: {e}"))?;
     let mut events = node.node_events();
+    // Like Erlang's sync_nodes_*: the node is ready once the nodes it syncs on are up.
+    let _cluster = match cluster {
+        Some(c) => Some(c.start(&node).await.map_err(|e| e.to_string())?),
+        None => None,
+    };
     say(format!("ready {}", node.name()));
     for peer in args.connect {
         let node = node.clone();

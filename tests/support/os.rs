@@ -24,23 +24,34 @@ pub(crate) struct OsNode {
 impl OsNode {
     /// Starts `locus node --name NAME` with the given extra arguments and waits for `ready`.
     pub(crate) fn start(name: &str, epmd_port: u16, extra: &[&str]) -> OsNode {
-        let mut child = locus()
-            .args([
-                "node",
-                "--name",
-                name,
-                "--cookie",
-                "os-test",
-                "--epmd-port",
-                &epmd_port.to_string(),
-            ])
-            .args(extra)
+        let mut cmd = locus();
+        cmd.args([
+            "node",
+            "--name",
+            name,
+            "--cookie",
+            "os-test",
+            "--epmd-port",
+            &epmd_port.to_string(),
+        ])
+        .args(extra);
+        let mut node = OsNode::spawn(name, cmd);
+        node.expect(&format!("ready {name}"));
+        node
+    }
+
+    /// Runs `cmd` (a `locus node`, perhaps wrapped) without waiting for anything. Its
+    /// stdout lines are read as they come; its stderr lines too, prefixed with `! `.
+    pub(crate) fn spawn(name: &str, mut cmd: Command) -> OsNode {
+        let mut child = cmd
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start locus node");
         let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = mpsc::channel();
+        let tx2 = tx.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
@@ -49,35 +60,75 @@ impl OsNode {
                 }
             }
         });
-        let mut node = OsNode {
+        let label = name.to_owned();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                // Still shown, as with an inherited stderr.
+                eprintln!("[{label}] {line}");
+                if tx2.send(format!("! {line}")).is_err() {
+                    break;
+                }
+            }
+        });
+        OsNode {
             name: name.to_owned(),
             child,
             lines: rx,
             seen: Vec::new(),
-        };
-        node.expect(&format!("ready {name}"));
-        node
+        }
     }
 
-    /// Waits for a line equal to `want` (lines before it are kept in `seen`).
-    pub(crate) fn expect(&mut self, want: &str) {
+    /// Waits for a line for which `hit` holds and returns it (lines before it are kept
+    /// in `seen`).
+    pub(crate) fn expect_line(&mut self, what: &str, hit: impl Fn(&str) -> bool) -> String {
         let start = Instant::now();
         loop {
             let left = DEADLINE.saturating_sub(start.elapsed());
             match self.lines.recv_timeout(left) {
                 Ok(line) => {
-                    let hit = line == want;
-                    self.seen.push(line);
-                    if hit {
-                        return;
+                    let found = hit(&line);
+                    self.seen.push(line.clone());
+                    if found {
+                        return line;
                     }
                 }
                 Err(_) => panic!(
-                    "{}: no line {want:?} within {DEADLINE:?}; saw {:?}",
+                    "{}: no line {what} within {DEADLINE:?}; saw {:?}",
                     self.name, self.seen
                 ),
             }
         }
+    }
+
+    /// Waits for a line starting with `prefix`.
+    pub(crate) fn expect_prefix(&mut self, prefix: &str) -> String {
+        self.expect_line(&format!("starting with {prefix:?}"), |l| {
+            l.starts_with(prefix)
+        })
+    }
+
+    /// Whether any line so far (without waiting) starts with `prefix`.
+    pub(crate) fn saw_prefix(&mut self, prefix: &str) -> bool {
+        self.drain();
+        self.seen.iter().any(|l| l.starts_with(prefix))
+    }
+
+    /// Waits for the process to exit on its own; returns its status.
+    pub(crate) fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(start.elapsed() < DEADLINE, "{} did not exit", self.name);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Waits for a line equal to `want` (lines before it are kept in `seen`).
+    pub(crate) fn expect(&mut self, want: &str) {
+        self.expect_line(&format!("{want:?}"), |l| l == want);
     }
 
     /// Lines received so far without waiting.

@@ -208,6 +208,12 @@ impl Node {
         self.dist().map(|d| d.me.listen_port)
     }
 
+    /// The port of the port mapper this node registers with, if distributed (peers are
+    /// looked up on the same port of their hosts).
+    pub fn epmd_port(&self) -> Option<u16> {
+        self.dist().map(|d| d.config.epmd_port)
+    }
+
     /// Connects to `peer` (Erlang's `Node.connect/1`) and, through it, to every node it is
     /// connected to. Returns once the connection is up; connecting to a connected node or to
     /// this node succeeds at once.
