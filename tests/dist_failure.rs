@@ -289,3 +289,34 @@ async fn monitors_from_two_nodes_with_equal_refs_are_kept_apart() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_connects_with_different_cookies_fail_with_the_cookie_error() {
+    // Both sides connect at once, repeatedly, so the simultaneous-connect path (one side
+    // adopts the other's attempt) is taken; the adopted attempt failing must fail the entry
+    // with its own error, not leave it waiting for the setup timeout.
+    let epmd = support::free_port();
+    let start = |name: &'static str, cookie: &'static str| {
+        Node::builder()
+            .name(format!("{name}@127.0.0.1"))
+            .cookie(cookie)
+            .epmd_port(epmd)
+            .start()
+    };
+    let a = start("a", "cookie-one").await.unwrap();
+    let b = start("b", "cookie-two").await.unwrap();
+    for _ in 0..20 {
+        let (ra, rb) = within(
+            "both attempts",
+            futures::future::join(a.connect(b.name()), b.connect(a.name())),
+        )
+        .await;
+        for r in [ra, rb] {
+            match r {
+                Err(locus::ConnectError::Handshake(_)) => {}
+                other => panic!("expected a handshake (cookie) error, got {other:?}"),
+            }
+        }
+    }
+    assert!(a.nodes().is_empty() && b.nodes().is_empty());
+}

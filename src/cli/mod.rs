@@ -253,6 +253,7 @@ pub(crate) fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -343,6 +344,11 @@ async fn run_node(args: NodeArgs) -> Result<(), String> {
         None => None,
     };
     say(format!("ready {}", node.name()));
+    // Peers may have connected before the subscription: report them once, then events.
+    let mut up: std::collections::HashSet<NodeName> = node.nodes().into_iter().collect();
+    for peer in &up {
+        say(format!("nodeup {peer}"));
+    }
     for peer in args.connect {
         let node = node.clone();
         tokio::spawn(async move { connect_until_up(&node, &peer).await });
@@ -353,8 +359,16 @@ async fn run_node(args: NodeArgs) -> Result<(), String> {
         tokio::select! {
             () = &mut shutdown => break,
             ev = events.recv() => match ev {
-                Some(NodeEvent::Up(n)) => say(format!("nodeup {n}")),
-                Some(NodeEvent::Down(n, r)) => say(format!("nodedown {n} {r}")),
+                Some(NodeEvent::Up(n)) => {
+                    if up.insert(n.clone()) {
+                        say(format!("nodeup {n}"));
+                    }
+                }
+                Some(NodeEvent::Down(n, r)) => {
+                    if up.remove(&n) {
+                        say(format!("nodedown {n} {r}"));
+                    }
+                }
                 Some(_) => {}
                 None => break,
             },

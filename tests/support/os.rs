@@ -139,6 +139,11 @@ impl OsNode {
         &self.seen
     }
 
+    /// The process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub(crate) fn kill_9(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

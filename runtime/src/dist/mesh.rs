@@ -546,7 +546,7 @@ impl Dist {
         }
     }
 
-    /// What to answer a hello, and which entry the connection will fill (`owned`: created for
+    /// What to answer a hello, and which entry the connection will fill (`owned`: created or adopted for
     /// this attempt, to be failed if it fails).
     fn decide(&self, hello: &PeerInfo) -> Result<(Status, Arc<Conn>, bool), String> {
         if self.blocked.contains(&hello.name) {
@@ -576,9 +576,12 @@ impl Dist {
                     Phase::Connecting if self.me.name > hello.name => {
                         (Status::Nok, existing, false)
                     }
+                    // Our own attempt will be refused (the peer applies the same rule),
+                    // so this one is the entry's only chance: if it fails, the entry fails
+                    // with its error rather than waiting out the setup time.
                     Phase::Connecting => {
                         existing.set_adopted();
-                        (Status::OkSimultaneous, existing, false)
+                        (Status::OkSimultaneous, existing, true)
                     }
                     // Replaced only once this attempt authenticates.
                     Phase::Up => (Status::Alive, Conn::new(&dist, hello.name.clone()), false),
