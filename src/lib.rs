@@ -11,9 +11,13 @@
 //!   guarantees and what its loss means.
 //! - Processes: [`Node::spawn`] runs an async function with a [`Ctx`]: its pid, its mailbox
 //!   ([`Ctx::recv`] yields [`Signal`]s), links, monitors, timers. See the [`process`] module.
-//! - [`GenServer`]: call/cast/info callbacks and a [`Client`]; [`gen_server`] writes both
-//!   from an `impl` block. See the [`gen_server`](mod@gen_server) module for the contract.
+//! - [`GenServer`]: call/cast/info callbacks and a [`Client`];
+//!   [`gen_server`](macro@gen_server) writes both from an `impl` block. See the
+//!   [`gen_server`](mod@gen_server) module for the contract.
 //! - [`Supervisor`]: restart strategies, restart intensity, ordered shutdown.
+//! - Clusters that form themselves: [`Cluster`] runs discovery strategies (host lists, the
+//!   port mapper, UDP gossip, DNS, your own); [`config::Config`] reads node and cluster
+//!   settings from a TOML file, the environment and flags. See the [`cluster`] module.
 
 pub use locus_macros::gen_server;
 pub use locus_runtime::*;

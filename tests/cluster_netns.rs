@@ -284,12 +284,12 @@ fn dns_srv_forms_the_cluster_from_a_headless_service() {
     let pod = |i: usize| format!("app-{i}.app.default.svc.locus.test");
     let mut records = Vec::new();
     let mut entries = String::new();
-    for i in 1..4 {
+    for (i, host) in h.iter().enumerate().skip(1) {
         records.push(format!(
             "--srv-host=app.default.svc.locus.test,{},4369",
             pod(i)
         ));
-        entries.push_str(&format!("{} {}\n", h[i].v4, pod(i)));
+        entries.push_str(&format!("{} {}\n", host.v4, pod(i)));
     }
     let Some(_dns) = Dns::start(&net, 0, &records, &entries) else {
         return;

@@ -326,7 +326,7 @@ impl Config {
             })
     }
 
-    fn from_str<T: FromStr>(
+    fn parsed<T: FromStr>(
         &self,
         key: &'static str,
         expected: &str,
@@ -406,13 +406,13 @@ impl Config {
         if let Some(cookie) = self.get("cookie") {
             b = b.cookie(cookie);
         }
-        if let Some(p) = self.from_str::<u16>("epmd_port", "a port number 1-65535")? {
+        if let Some(p) = self.parsed::<u16>("epmd_port", "a port number 1-65535")? {
             b = b.epmd_port(p);
         }
-        if let Some(ip) = self.from_str::<IpAddr>("listen", "an IP address")? {
+        if let Some(ip) = self.parsed::<IpAddr>("listen", "an IP address")? {
             b = b.listen(ip);
         }
-        if let Some(p) = self.from_str::<u16>("dist_port", "a port number 1-65535")? {
+        if let Some(p) = self.parsed::<u16>("dist_port", "a port number 1-65535")? {
             b = b.dist_port(p);
         }
         let range = self.parse("port_range", "a port range A-B, such as 9100-9155", |v| {
@@ -562,7 +562,7 @@ impl Config {
     fn gossip(&self, interval: Option<Duration>) -> Result<Gossip, ConfigError> {
         let mut g = Gossip::new();
         if let Some(a) =
-            self.from_str::<Ipv4Addr>("gossip_addr", "an IPv4 multicast or broadcast address")?
+            self.parsed::<Ipv4Addr>("gossip_addr", "an IPv4 multicast or broadcast address")?
         {
             g = g.addr(a);
         }
@@ -574,9 +574,7 @@ impl Config {
         if let Some(s) = self.get("gossip_secret") {
             g = g.secret(s);
         }
-        if let Some(i) =
-            self.from_str::<Ipv4Addr>("gossip_if", "the IPv4 address of an interface")?
-        {
+        if let Some(i) = self.parsed::<Ipv4Addr>("gossip_if", "the IPv4 address of an interface")? {
             g = g.interface(i);
         }
         if let Some(t) = self.parse("gossip_ttl", "a TTL from 1 to 255", |v| {

@@ -40,7 +40,7 @@ pub(crate) struct Common {
 enum Command {
     /// Run a node until SIGINT or SIGTERM. Prints `ready NODE`, `nodeup NODE` and
     /// `nodedown NODE REASON`, one per line.
-    Node(NodeArgs),
+    Node(Box<NodeArgs>),
     /// Print NODE's visible nodes, one per line, sorted.
     Nodes {
         /// The node to ask.
@@ -267,7 +267,7 @@ pub(crate) fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Node(args) => run_node(args).await,
+            Command::Node(args) => run_node(*args).await,
             Command::Nodes { node, common } => nodes(&node, &common).await,
             Command::Ping { node, common } => return ping(&node, &common).await,
             Command::Names { host, epmd_port } => names(&host, epmd_port).await,

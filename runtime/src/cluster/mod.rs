@@ -235,7 +235,7 @@ pub trait Strategy: Send + Sync + 'static {
     /// Runs the strategy. Returning ends the topology (its supervisor restarts it).
     fn run(&self, topology: Topology) -> BoxFuture<'static, ()>;
 
-    /// Nodes this strategy must see connected before [`Cluster::start`] returns, with the
+    /// Nodes this strategy must see connected before [`ClusterBuilder::start`] returns, with the
     /// deadline (Erlang's `sync_nodes_*`): `(optional, mandatory, timeout)`.
     fn sync(&self) -> Option<SyncNodes> {
         None
