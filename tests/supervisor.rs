@@ -94,12 +94,24 @@ async fn crash(node: &Node, name: &str) -> Pid {
 }
 
 /// Waits until `name` is registered by a process other than `old`.
-async fn restarted(node: &Node, name: &str, old: &Pid) -> Pid {
+async fn restarted_supervisor(node: &Node, name: &str, old: &Pid) -> Pid {
     eventually(&format!("{name} restarted"), || {
         node.whereis(name).is_some_and(|p| &p != old)
     })
     .await;
     node.whereis(name).unwrap()
+}
+
+/// Waits until worker `name` is registered by a process other than `old` and that process has
+/// finished `init` (names are registered before `init` runs, as in OTP; a call is served
+/// only after it).
+async fn restarted(node: &Node, name: &str, old: &Pid) -> Pid {
+    let pid = restarted_supervisor(node, name, old).await;
+    Worker::client(node, pid.clone())
+        .call(Cmd::Ping)
+        .await
+        .expect("the restarted server answers");
+    pid
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -423,7 +435,7 @@ async fn nested_supervisors_restart_their_own_subtrees() {
     // Killing the inner supervisor makes the outer one restart it with its children.
     let leaf = node.whereis("leaf").unwrap();
     node.exit(&inner_pid, ExitReason::Kill);
-    restarted(&node, "inner", &inner_pid).await;
+    restarted_supervisor(&node, "inner", &inner_pid).await;
     restarted(&node, "leaf", &leaf).await;
 }
 

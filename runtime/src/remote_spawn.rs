@@ -2,7 +2,7 @@
 //! (Erlang's `Node.spawn/2`, opt-in as in ergo: only registered kinds can be spawned).
 //!
 //! ```
-//! use locus::{Ctx, Node, Signal, SpawnRequest};
+//! use locus::{Ctx, Node, SpawnRequest};
 //!
 //! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let node = Node::builder().start().await?;
