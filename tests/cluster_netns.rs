@@ -321,3 +321,97 @@ fn dns_srv_forms_the_cluster_from_a_headless_service() {
         expect_up(n, &others);
     }
 }
+
+#[test]
+fn gossip_in_broadcast_mode_forms_the_cluster() {
+    let Some(net) = Net::new(2) else { return };
+    let names: Vec<String> = net.hosts.iter().map(|h| format!("app@{}", h.v4)).collect();
+    let args = [
+        "--strategy",
+        "gossip",
+        "--gossip-broadcast",
+        "--gossip-addr",
+        "10.77.0.255",
+        "--poll-interval",
+        "200ms",
+    ];
+    let mut a = node_on(&net, 0, &names[0], COOKIE, &args);
+    let mut b = node_on(&net, 1, &names[1], COOKIE, &args);
+    a.expect(&format!("ready {}", names[0]));
+    b.expect(&format!("ready {}", names[1]));
+    expect_up(&mut a, &[&names[1]]);
+    expect_up(&mut b, &[&names[0]]);
+}
+
+#[test]
+fn static_hosts_with_a_port_range_and_port_mapper_hosts_across_machines() {
+    // The EC2 set-up: every node lists the others, waits for them at start, and listens
+    // on a fixed range of ports (what the firewall opens).
+    let Some(net) = Net::new(4) else { return };
+    let names: Vec<String> = net.hosts.iter().map(|h| format!("app@{}", h.v4)).collect();
+    let peers = |i: usize| -> String {
+        (0..3)
+            .filter(|j| *j != i)
+            .map(|j| names[j].clone())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let mut nodes: Vec<OsNode> = (0..3)
+        .map(|i| {
+            let p = peers(i);
+            let args = [
+                "--strategy",
+                "static",
+                "--sync-optional",
+                p.as_str(),
+                "--sync-timeout",
+                "20s",
+                "--port-range",
+                "9100-9155",
+            ];
+            node_on(&net, i, &names[i], COOKIE, &args)
+        })
+        .collect();
+    for (i, n) in nodes.iter_mut().enumerate() {
+        n.expect(&format!("ready {}", names[i]));
+        let others: Vec<&str> = (0..3)
+            .filter(|j| *j != i)
+            .map(|j| names[j].as_str())
+            .collect();
+        expect_up(n, &others);
+    }
+    // Every node listens inside the range, as the port mapper of its host reports.
+    for (i, h) in net.hosts.iter().take(3).enumerate() {
+        let out = net
+            .cmd(i, env!("CARGO_BIN_EXE_locus"))
+            .args(["names", "--host", &h.v4])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        let port: u16 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("name app at port "))
+            .and_then(|p| p.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no app in {text}"));
+        assert!((9100..=9155).contains(&port), "port {port}");
+    }
+    // Port-mapper hosts: a fourth machine asks each host's port mapper who runs there.
+    let hosts: Vec<String> = net.hosts.iter().take(3).map(|h| h.v4.clone()).collect();
+    let hosts = hosts.join(",");
+    let mut d = node_on(
+        &net,
+        3,
+        &names[3],
+        COOKIE,
+        &[
+            "--strategy",
+            "epmd-hosts",
+            "--hosts",
+            &hosts,
+            "--poll-interval",
+            "200ms",
+        ],
+    );
+    d.expect(&format!("ready {}", names[3]));
+    expect_up(&mut d, &[&names[0], &names[1], &names[2]]);
+}
