@@ -35,6 +35,25 @@ fn expect_up(node: &mut OsNode, peers: &[&str]) {
     }
 }
 
+/// Starts `names[i]` on each host `i` of `hosts` with `args`; waits until each is ready
+/// and has seen all the others come up.
+fn mesh(net: &Net, hosts: &[usize], names: &[String], args: &[&str]) -> Vec<OsNode> {
+    let mut nodes: Vec<OsNode> = hosts
+        .iter()
+        .map(|&i| node_on(net, i, &names[i], COOKIE, args))
+        .collect();
+    for (n, &i) in nodes.iter_mut().zip(hosts) {
+        n.expect(&format!("ready {}", names[i]));
+        let others: Vec<&str> = hosts
+            .iter()
+            .filter(|&&j| j != i)
+            .map(|&j| names[j].as_str())
+            .collect();
+        expect_up(n, &others);
+    }
+    nodes
+}
+
 fn gossip_args(secret: &str) -> Vec<String> {
     [
         "--strategy",
@@ -57,19 +76,7 @@ fn gossip_forms_the_cluster_finds_late_nodes_and_heals() {
     let Some(net) = Net::new(5) else { return };
     let names: Vec<String> = net.hosts.iter().map(|h| format!("app@{}", h.v4)).collect();
     let args = gossip_args("s3cret");
-    let mut nodes: Vec<OsNode> = (0..3)
-        .map(|i| node_on(&net, i, &names[i], COOKIE, &strs(&args)))
-        .collect();
-    for (i, n) in nodes.iter_mut().enumerate() {
-        n.expect(&format!("ready {}", names[i]));
-    }
-    for (i, n) in nodes.iter_mut().enumerate() {
-        let others: Vec<&str> = (0..3)
-            .filter(|j| *j != i)
-            .map(|j| names[j].as_str())
-            .collect();
-        expect_up(n, &others);
-    }
+    let mut nodes = mesh(&net, &[0, 1, 2], &names, &strs(&args));
 
     // A node that starts later is found by everyone.
     let mut late = node_on(&net, 3, &names[3], COOKIE, &strs(&args));
@@ -268,12 +275,7 @@ fn dns_poll_over_ipv6_connects_nodes_by_their_ipv6_addresses() {
     let names: Vec<String> = h.iter().map(|h| format!("app@{}", h.v6)).collect();
     let server = format!("[{}]:53", h[0].v6);
     let args = dns_args("app6.locus.test", &server);
-    let mut a = node_on(&net, 1, &names[1], COOKIE, &strs(&args));
-    let mut b = node_on(&net, 2, &names[2], COOKIE, &strs(&args));
-    a.expect(&format!("ready {}", names[1]));
-    b.expect(&format!("ready {}", names[2]));
-    expect_up(&mut a, &[&names[2]]);
-    expect_up(&mut b, &[&names[1]]);
+    mesh(&net, &[1, 2], &names, &strs(&args));
 }
 
 #[test]
@@ -308,18 +310,7 @@ fn dns_srv_forms_the_cluster_from_a_headless_service() {
         "200ms",
     ];
     let names: Vec<String> = (0..4).map(|i| format!("app@{}", pod(i))).collect();
-    let mut nodes: Vec<OsNode> = (1..4)
-        .map(|i| node_on(&net, i, &names[i], COOKIE, &args))
-        .collect();
-    for (k, n) in nodes.iter_mut().enumerate() {
-        let i = k + 1;
-        n.expect(&format!("ready {}", names[i]));
-        let others: Vec<&str> = (1..4)
-            .filter(|j| *j != i)
-            .map(|j| names[j].as_str())
-            .collect();
-        expect_up(n, &others);
-    }
+    mesh(&net, &[1, 2, 3], &names, &args);
 }
 
 #[test]
@@ -335,12 +326,7 @@ fn gossip_in_broadcast_mode_forms_the_cluster() {
         "--poll-interval",
         "200ms",
     ];
-    let mut a = node_on(&net, 0, &names[0], COOKIE, &args);
-    let mut b = node_on(&net, 1, &names[1], COOKIE, &args);
-    a.expect(&format!("ready {}", names[0]));
-    b.expect(&format!("ready {}", names[1]));
-    expect_up(&mut a, &[&names[1]]);
-    expect_up(&mut b, &[&names[0]]);
+    mesh(&net, &[0, 1], &names, &args);
 }
 
 #[test]

@@ -54,9 +54,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::cluster::{
-    Cluster, ClusterBuilder, DnsPoll, DnsSrv, EpmdHosts, Gossip, LocalEpmd, StaticHosts,
-};
+use crate::cluster::{Cluster, ClusterBuilder, DnsPoll, EpmdHosts, Gossip, LocalEpmd, StaticHosts};
 use crate::node::{Node, NodeBuilder, NodeName};
 
 /// One setting: its file key; the environment variable and flag derive from it.
@@ -499,24 +497,17 @@ impl Config {
                             .or_else(|| v.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)))
                     },
                 )?;
+                let mut s = DnsPoll::new(query, basename);
+                if let Some(addr) = server {
+                    s = s.server(addr);
+                }
+                if let Some(i) = interval {
+                    s = s.interval(i);
+                }
                 if strategy == "dns" {
-                    let mut s = DnsPoll::new(query, basename);
-                    if let Some(addr) = server {
-                        s = s.server(addr);
-                    }
-                    if let Some(i) = interval {
-                        s = s.interval(i);
-                    }
                     builder.topology("dns", s)
                 } else {
-                    let mut s = DnsSrv::new(query, basename);
-                    if let Some(addr) = server {
-                        s = s.server(addr);
-                    }
-                    if let Some(i) = interval {
-                        s = s.interval(i);
-                    }
-                    builder.topology("dns-srv", s)
+                    builder.topology("dns-srv", s.into_srv())
                 }
             }
             _ => {

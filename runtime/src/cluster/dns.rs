@@ -73,6 +73,11 @@ impl DnsPoll {
         self.prune = prune;
         self
     }
+
+    /// The same settings, asking for SRV records instead.
+    pub(crate) fn into_srv(self) -> DnsSrv {
+        DnsSrv { inner: self }
+    }
 }
 
 impl Strategy for DnsPoll {
