@@ -20,9 +20,8 @@ fn three(epmd: u16) -> Vec<OsNode> {
         (&mut n2, ["n1", "n3"]),
         (&mut n3, ["n1", "n2"]),
     ] {
-        for o in others {
-            node.expect(&format!("nodeup {o}@127.0.0.1"));
-        }
+        let others = others.map(|o| format!("{o}@127.0.0.1"));
+        node.expect_nodeup(&[&others[0], &others[1]]);
     }
     vec![n1, n2, n3]
 }
@@ -97,8 +96,7 @@ fn a_surviving_node_takes_the_port_mapper_over() {
     }
     // The cluster still works through the new port mapper: a new node joins.
     let mut n4 = OsNode::start("n4@127.0.0.1", epmd, &["--connect", "n2@127.0.0.1"]);
-    n4.expect("nodeup n2@127.0.0.1");
-    n4.expect("nodeup n3@127.0.0.1");
+    n4.expect_nodeup(&["n2@127.0.0.1", "n3@127.0.0.1"]);
 }
 
 #[test]

@@ -288,8 +288,11 @@ async fn replaced_list_and_disconnect_functions_are_used_by_prune() {
         .start(&a)
         .await
         .unwrap();
+    // d is connected by hand, not by the topology: pruning leaves it alone.
+    let d = named("d", epmd).await;
+    a.connect(d.name()).await.unwrap();
     eventually("a connects to the registry's nodes", || {
-        a.nodes().len() == 2
+        a.nodes().len() == 3
     })
     .await;
     registry.0.lock().retain(|n| n != c.name());
@@ -299,6 +302,11 @@ async fn replaced_list_and_disconnect_functions_are_used_by_prune() {
     .await;
     eventually("a no longer lists c", || !a.nodes().contains(c.name())).await;
     assert!(a.nodes().contains(b.name()));
+    assert!(
+        a.nodes().contains(d.name()),
+        "pruned a node the topology did not connect"
+    );
+    assert!(!disconnected.lock().contains(d.name()));
     assert!(listed.load(std::sync::atomic::Ordering::Relaxed) > 0);
 }
 
@@ -459,4 +467,88 @@ async fn dns_poll_and_srv_name_nodes_from_records_including_ipv6() {
         tried(&srv_attempts) == want
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_sync_list_naming_this_node_does_not_wait_for_it() {
+    // One list for every node, as a configuration file shared by all hosts would have.
+    let epmd = free_port();
+    let a = named("a", epmd).await;
+    let b = named("b", epmd).await;
+    let all = [a.name().clone(), b.name().clone()];
+    let hosts = StaticHosts::new(all.clone())
+        .sync_mandatory(all)
+        .sync_timeout(Duration::from_secs(30));
+    within(
+        "cluster start",
+        Cluster::builder().topology("hosts", hosts).start(&a),
+    )
+    .await
+    .expect("a is not missing from its own sync list");
+    assert!(a.nodes().contains(b.name()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hidden_node_forms_its_connections_and_syncs() {
+    let epmd = free_port();
+    let b = named("b", epmd).await;
+    let hidden = Node::builder()
+        .name("h@127.0.0.1")
+        .cookie("test-cookie")
+        .epmd_port(epmd)
+        .hidden(true)
+        .start()
+        .await
+        .unwrap();
+    let hosts = StaticHosts::new([])
+        .sync_mandatory([b.name().clone()])
+        .sync_timeout(Duration::from_secs(30));
+    within(
+        "cluster start",
+        Cluster::builder().topology("hosts", hosts).start(&hidden),
+    )
+    .await
+    .expect("the hidden connection counts");
+    assert_eq!(hidden.hidden_nodes(), vec![b.name().clone()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_level_sync_works_with_any_strategy() {
+    let epmd = free_port();
+    let a = named("a", epmd).await;
+    let b = named("b", epmd).await;
+    within(
+        "cluster start",
+        Cluster::builder()
+            .topology("local", LocalEpmd::new().interval(FAST))
+            .sync(locus::SyncNodes {
+                optional: vec![],
+                mandatory: vec![b.name().clone()],
+                timeout: Duration::from_secs(30),
+            })
+            .start(&a),
+    )
+    .await
+    .unwrap();
+    assert!(
+        a.nodes().contains(b.name()),
+        "start returned before b was up"
+    );
+    let ghost = name("ghost@127.0.0.1");
+    let err = within(
+        "cluster start",
+        Cluster::builder()
+            .topology("local", LocalEpmd::new().interval(FAST))
+            .sync(locus::SyncNodes {
+                optional: vec![],
+                mandatory: vec![ghost.clone()],
+                timeout: Duration::from_millis(300),
+            })
+            .start(&a),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(err, ClusterError::MandatoryNodesDown { ref missing, .. } if missing == &[ghost])
+    );
 }

@@ -26,13 +26,7 @@ fn node_on(net: &Net, i: usize, name: &str, cookie: &str, args: &[&str]) -> OsNo
 
 /// Waits until `node` has printed `nodeup` for each of `peers`, in any order.
 fn expect_up(node: &mut OsNode, peers: &[&str]) {
-    let mut waiting: Vec<String> = peers.iter().map(|p| format!("nodeup {p}")).collect();
-    while !waiting.is_empty() {
-        let line = node.expect_line(&format!("one of {waiting:?}"), |l| {
-            waiting.iter().any(|w| w == l)
-        });
-        waiting.retain(|w| *w != line);
-    }
+    node.expect_nodeup(peers);
 }
 
 /// Starts `names[i]` on each host `i` of `hosts` with `args`; waits until each is ready

@@ -61,9 +61,7 @@ fn nodes_cluster_through_the_http_registry_and_rejoin_after_a_kill() {
     a.expect("nodeup b@127.0.0.1");
     b.expect("nodeup a@127.0.0.1");
     let mut c = node("c@127.0.0.1", epmd, &url);
-    c.expect_line("nodeup for a and b", |l| {
-        l == "nodeup a@127.0.0.1" || l == "nodeup b@127.0.0.1"
-    });
+    c.expect_nodeup(&["a@127.0.0.1", "b@127.0.0.1"]);
     a.expect("nodeup c@127.0.0.1");
 
     b.kill_9();

@@ -19,8 +19,8 @@
 //! | `hidden` | run hidden | false |
 //! | `strategy` | `static`, `local-epmd`, `epmd-hosts`, `gossip`, `dns`, `dns-srv` | none |
 //! | `hosts` | nodes (`static`) or hosts (`epmd-hosts`), comma-separated or a TOML array | |
-//! | `sync_optional` | nodes to wait for at start (`static`) | |
-//! | `sync_mandatory` | nodes that must be up at start (`static`) | |
+//! | `sync_optional` | nodes to wait for at start (any strategy; `static` also connects them) | |
+//! | `sync_mandatory` | nodes that must be up at start (as `sync_optional`) | |
 //! | `sync_timeout` | how long to wait for them | 30 s |
 //! | `poll_interval` | how often to discover (every strategy) | strategy's own |
 //! | `gossip_addr` | multicast group, or broadcast address | 233.252.1.32 |
@@ -54,7 +54,9 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use crate::cluster::{Cluster, ClusterBuilder, DnsPoll, EpmdHosts, Gossip, LocalEpmd, StaticHosts};
+use crate::cluster::{
+    Cluster, ClusterBuilder, DnsPoll, EpmdHosts, Gossip, LocalEpmd, StaticHosts, SyncNodes,
+};
 use crate::node::{Node, NodeBuilder, NodeName};
 
 /// One setting: its file key; the environment variable and flag derive from it.
@@ -410,9 +412,7 @@ impl Config {
         if let Some(ip) = self.parsed::<IpAddr>("listen", "an IP address")? {
             b = b.listen(ip);
         }
-        if let Some(p) = self.parsed::<u16>("dist_port", "a port number 1-65535")? {
-            b = b.dist_port(p);
-        }
+        let fixed = self.parsed::<u16>("dist_port", "a port number 1-65535")?;
         let range = self.parse("port_range", "a port range A-B, such as 9100-9155", |v| {
             let (lo, hi) = v.split_once('-')?;
             let (lo, hi) = (
@@ -421,8 +421,23 @@ impl Config {
             );
             (lo >= 1 && lo <= hi).then_some(lo..=hi)
         })?;
-        if let Some(r) = range {
-            b = b.port_range(r);
+        // Two spellings of one choice: the higher layer wins; one layer may not say both.
+        match (fixed, range) {
+            (Some(p), Some(r)) => match self.rank("dist_port").cmp(&self.rank("port_range")) {
+                std::cmp::Ordering::Greater => b = b.dist_port(p),
+                std::cmp::Ordering::Less => b = b.port_range(r),
+                std::cmp::Ordering::Equal => {
+                    let value = self.get("port_range").unwrap_or_default().to_owned();
+                    return Err(self.invalid(
+                        "port_range",
+                        &value,
+                        "either dist_port or port_range, not both",
+                    ));
+                }
+            },
+            (Some(p), None) => b = b.dist_port(p),
+            (None, Some(r)) => b = b.port_range(r),
+            (None, None) => {}
         }
         if let Some(t) = self.duration("tick_time")? {
             b = b.tick_time(t);
@@ -444,6 +459,7 @@ impl Config {
             return Ok(None);
         };
         let interval = self.duration("poll_interval")?;
+        let sync_timeout = self.duration("sync_timeout")?;
         let needed_by = format!("strategy {strategy}");
         let builder = Cluster::builder();
         let builder = match strategy.as_str() {
@@ -455,12 +471,11 @@ impl Config {
                 {
                     self.required("hosts", &needed_by)?;
                 }
-                let mut s = StaticHosts::new(hosts)
-                    .sync_optional(self.nodes("sync_optional")?)
-                    .sync_mandatory(self.nodes("sync_mandatory")?);
-                if let Some(t) = self.duration("sync_timeout")? {
-                    s = s.sync_timeout(t);
-                }
+                // The sync nodes are candidates too (the cluster waits for them below).
+                let mut candidates = hosts;
+                candidates.extend(self.nodes("sync_optional")?);
+                candidates.extend(self.nodes("sync_mandatory")?);
+                let mut s = StaticHosts::new(candidates);
                 if let Some(i) = interval {
                     s = s.interval(i);
                 }
@@ -518,7 +533,17 @@ impl Config {
                 ));
             }
         };
-        Ok(Some(builder))
+        let optional = self.nodes("sync_optional")?;
+        let mandatory = self.nodes("sync_mandatory")?;
+        if optional.is_empty() && mandatory.is_empty() {
+            return Ok(Some(builder));
+        }
+        let timeout = sync_timeout.unwrap_or(crate::cluster::DEFAULT_SYNC_TIMEOUT);
+        Ok(Some(builder.sync(SyncNodes {
+            optional,
+            mandatory,
+            timeout,
+        })))
     }
 
     /// `dns_basename`, or the `alive` part of this node's name.
@@ -529,9 +554,20 @@ impl Config {
                 Err(_) => Err(self.invalid("dns_basename", b, "letters, digits, '-' and '_'")),
             };
         }
-        match self.get("name").and_then(|n| n.split_once('@')) {
-            Some((alive, _)) => Ok(alive.to_owned()),
+        match self.get("name") {
+            // `alive@host`, or a short name that is all `alive`.
+            Some(n) => Ok(n.split_once('@').map_or(n, |(alive, _)| alive).to_owned()),
             None => self.required("dns_basename", needed_by),
+        }
+    }
+
+    /// How high the layer that set `key` is: file 1, environment 2, flag 3.
+    fn rank(&self, key: &str) -> u8 {
+        match self.values.get(key) {
+            Some((_, Origin::File(_))) => 1,
+            Some((_, Origin::Env(_))) => 2,
+            Some((_, Origin::Flag(_))) => 3,
+            None => 0,
         }
     }
 
@@ -563,6 +599,13 @@ impl Config {
             g = g.port(p);
         }
         if let Some(s) = self.get("gossip_secret") {
+            if s.is_empty() {
+                return Err(self.invalid(
+                    "gossip_secret",
+                    s,
+                    "a non-empty secret (anyone could derive the key of an empty one)",
+                ));
+            }
             g = g.secret(s);
         }
         if let Some(i) = self.parsed::<Ipv4Addr>("gossip_if", "the IPv4 address of an interface")? {
@@ -575,6 +618,17 @@ impl Config {
         }
         if let Some(b) = self.flag_bool("gossip_broadcast")? {
             g = g.broadcast(b);
+        }
+        let broadcast = self.flag_bool("gossip_broadcast")?.unwrap_or(false);
+        if let Some(a) = self.get("gossip_addr")
+            && !broadcast
+            && a.parse::<Ipv4Addr>().is_ok_and(|ip| !ip.is_multicast())
+        {
+            return Err(self.invalid(
+                "gossip_addr",
+                a,
+                "a multicast group (224.0.0.0-239.255.255.255), or set gossip_broadcast to send to a broadcast address",
+            ));
         }
         if let Some(i) = interval {
             g = g.interval(i);
@@ -701,6 +755,71 @@ mod tests {
             .set("dns_query", "app.internal")
             .unwrap();
         assert!(c.cluster().unwrap().is_some());
+        assert_eq!(c.dns_basename("x").unwrap(), "app");
+    }
+
+    #[test]
+    fn dist_port_and_port_range_follow_the_layers() {
+        // A flag's fixed port beats a range from the environment...
+        let c = Config::new()
+            .env_from(env(&[("LOCUS_PORT_RANGE", "9100-9155")]))
+            .set("dist_port", "9000")
+            .unwrap();
+        assert!(format!("{:?}", c.node_builder().unwrap()).contains("Fixed(9000)"));
+        // ...a flag's range beats a fixed port from the file...
+        let c = Config::new()
+            .toml("dist_port = 9000", Path::new("f.toml"))
+            .unwrap()
+            .set("port_range", "9100-9155")
+            .unwrap();
+        assert!(format!("{:?}", c.node_builder().unwrap()).contains("Range(9100, 9155)"));
+        // ...and one layer may not say both.
+        let e = Config::new()
+            .toml(
+                "dist_port = 9000\nport_range = \"9100-9155\"",
+                Path::new("f.toml"),
+            )
+            .unwrap()
+            .node_builder()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("either dist_port or port_range"), "{e}");
+    }
+
+    #[test]
+    fn gossip_settings_are_checked() {
+        let gossip = || Config::new().set("strategy", "gossip").unwrap();
+        let e = gossip()
+            .set("gossip_secret", "")
+            .unwrap()
+            .cluster()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("gossip_secret"), "{e}");
+        let e = gossip()
+            .set("gossip_addr", "10.0.0.255")
+            .unwrap()
+            .cluster()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("multicast") && e.contains("gossip_broadcast"),
+            "{e}"
+        );
+        assert!(
+            gossip()
+                .set("gossip_addr", "10.0.0.255")
+                .unwrap()
+                .set("gossip_broadcast", "true")
+                .unwrap()
+                .cluster()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_short_name_is_its_own_basename() {
+        let c = Config::new().set("name", "app").unwrap();
         assert_eq!(c.dns_basename("x").unwrap(), "app");
     }
 

@@ -143,6 +143,12 @@ impl Net {
             vec!["-n", &ns, "link", "set", "eth0", "up"],
             vec!["-n", &ns, "route", "add", "default", "dev", "eth0"],
         ];
+        // Listed first, so that `Drop` deletes it even if a step fails.
+        self.hosts.push(Host {
+            ns: ns.clone(),
+            v4: v4.clone(),
+            v6: v6.clone(),
+        });
         for args in steps {
             ip(&args).expect("set up a host");
         }
@@ -151,7 +157,6 @@ impl Net {
             "-n", &ns, "-6", "addr", "add", &addr6, "dev", "eth0", "nodad",
         ])
         .expect("IPv6");
-        self.hosts.push(Host { ns, v4, v6 });
         i
     }
 

@@ -101,6 +101,23 @@ impl OsNode {
         }
     }
 
+    /// Waits for every line of `want`, in any order (lines not wanted are kept in `seen`).
+    pub(crate) fn expect_unordered(&mut self, want: &[String]) {
+        let mut waiting: Vec<String> = want.to_vec();
+        while !waiting.is_empty() {
+            let line = self.expect_line(&format!("one of {waiting:?}"), |l| {
+                waiting.iter().any(|w| w == l)
+            });
+            waiting.retain(|w| *w != line);
+        }
+    }
+
+    /// Waits for `nodeup NODE` for each of `nodes`, in any order.
+    pub(crate) fn expect_nodeup(&mut self, nodes: &[&str]) {
+        let want: Vec<String> = nodes.iter().map(|n| format!("nodeup {n}")).collect();
+        self.expect_unordered(&want);
+    }
+
     /// Waits for a line starting with `prefix`.
     pub(crate) fn expect_prefix(&mut self, prefix: &str) -> String {
         self.expect_line(&format!("starting with {prefix:?}"), |l| {

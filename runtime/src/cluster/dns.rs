@@ -218,7 +218,12 @@ impl Discover for Lookup {
             .await?;
         let hosts: Vec<String> = match self.kind {
             Kind::Ip => match resolver.lookup_ip(self.query.as_str()).await {
-                Ok(ips) => ips.iter().map(|ip| ip.to_string()).collect(),
+                // Link-local addresses lose their interface in a node name: unreachable.
+                Ok(ips) => ips
+                    .iter()
+                    .filter(|ip| !is_link_local(ip))
+                    .map(|ip| ip.to_string())
+                    .collect(),
                 Err(e) if e.is_no_records_found() || e.is_nx_domain() => Vec::new(),
                 Err(e) => return Err(format!("DNS lookup of {} failed: {e}", self.query)),
             },
@@ -247,5 +252,13 @@ impl Discover for Lookup {
         nodes.sort();
         nodes.dedup();
         Ok(nodes)
+    }
+}
+
+/// `fe80::/10` and `169.254.0.0/16`.
+fn is_link_local(ip: &std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_link_local(),
+        std::net::IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
     }
 }

@@ -1,7 +1,10 @@
 //! Discovery through port mappers: this host's (libcluster's `LocalEpmd`) or those of listed
 //! hosts (like Erlang's `.hosts.erlang` and `net_adm:world/0`).
 
+use std::collections::HashMap;
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 use futures::future::BoxFuture;
 
@@ -48,7 +51,7 @@ impl Default for LocalEpmd {
 
 impl Strategy for LocalEpmd {
     fn run(&self, topology: Topology) -> BoxFuture<'static, ()> {
-        Polling::new(HostsDiscover { hosts: None })
+        Polling::new(HostsDiscover::new(None))
             .interval(self.interval)
             .run(topology)
     }
@@ -90,17 +93,26 @@ impl EpmdHosts {
 
 impl Strategy for EpmdHosts {
     fn run(&self, topology: Topology) -> BoxFuture<'static, ()> {
-        Polling::new(HostsDiscover {
-            hosts: Some(self.hosts.clone()),
-        })
-        .interval(self.interval)
-        .run(topology)
+        Polling::new(HostsDiscover::new(Some(self.hosts.clone())))
+            .interval(self.interval)
+            .run(topology)
     }
 }
 
 /// Lists port mappers; `None` is this host's.
 struct HostsDiscover {
     hosts: Option<Vec<String>>,
+    /// The last error of each host that failed, to log each host's changes once.
+    failing: Mutex<HashMap<String, String>>,
+}
+
+impl HostsDiscover {
+    fn new(hosts: Option<Vec<String>>) -> Self {
+        Self {
+            hosts,
+            failing: Mutex::new(HashMap::new()),
+        }
+    }
 }
 
 impl Discover for HostsDiscover {
@@ -125,12 +137,25 @@ impl Discover for HostsDiscover {
         let mut failures = Vec::new();
         for (host, answer) in futures::future::join_all(asks).await {
             match answer {
-                Ok(names) => found.extend(
-                    names
-                        .iter()
-                        .filter_map(|r| NodeName::from_parts(&r.name, host).ok()),
-                ),
-                Err(e) => failures.push(format!("{host}: {e}")),
+                Ok(names) => {
+                    if self.failing.lock().remove(host.as_str()).is_some() {
+                        tracing::info!(%host, "port mapper answers again");
+                    }
+                    found.extend(
+                        names
+                            .iter()
+                            .filter_map(|r| NodeName::from_parts(&r.name, host).ok()),
+                    );
+                }
+                Err(e) => {
+                    let text = e.to_string();
+                    let changed = self.failing.lock().insert(host.clone(), text.clone())
+                        != Some(text.clone());
+                    if changed {
+                        tracing::warn!(%host, error = %text, "cannot list the nodes of a host");
+                    }
+                    failures.push(format!("{host}: {text}"));
+                }
             }
         }
         // Hosts that answered count even if others did not; all failing is an error.

@@ -105,7 +105,9 @@ impl Gossip {
     }
 
     /// Seal heartbeats with a key derived from `secret`; only nodes with the same secret hear
-    /// each other.
+    /// each other. Without a secret, anyone on the network can make this node try to
+    /// connect to a name of their choosing (the cookie still keeps strangers out): use one
+    /// on networks you do not control.
     pub fn secret(mut self, secret: impl AsRef<[u8]>) -> Self {
         self.key = Some(derive_key(secret.as_ref()));
         self
@@ -113,7 +115,7 @@ impl Gossip {
 
     /// How often to send a heartbeat (each one is jittered by up to a quarter).
     pub fn interval(mut self, interval: Duration) -> Self {
-        self.interval = interval.max(Duration::from_millis(10));
+        self.interval = interval.clamp(Duration::from_millis(10), MAX_INTERVAL);
         self
     }
 
@@ -183,69 +185,67 @@ impl Strategy for Gossip {
     }
 }
 
+/// The longest heartbeat interval (longer ones are clamped; they would mean no gossip).
+const MAX_INTERVAL: Duration = Duration::from_secs(3600);
+
 /// At most this many senders are remembered to warn about once each.
 const MAX_WARNED: usize = 64;
 
 impl Gossip {
     async fn run_forever(self, topology: Topology) {
-        let mut retry = Duration::from_millis(500);
-        let socket = loop {
-            match self.socket() {
-                Ok(s) => break s,
-                Err(e) => {
-                    tracing::error!(
-                        "[locus:{}] cannot open the gossip socket on port {} (group {}): {e}; \
-                         check the port, the interface and that the host has a route for multicast",
-                        topology.name(),
-                        self.port,
-                        self.addr
-                    );
-                    tokio::time::sleep(retry).await;
-                    retry = (retry * 2).min(Duration::from_secs(30));
-                }
-            }
-        };
+        let name = topology.name().to_owned();
+        let socket = self.open(&name).await;
         let me = topology.node().name().clone();
-        let heartbeat = match encode(&me, self.key.as_ref()) {
-            Ok(h) => h,
-            Err(e) => {
-                tracing::error!("[locus:{}] cannot seal heartbeats: {e}", topology.name());
-                return;
-            }
-        };
         let target = SocketAddr::from((self.addr, self.port));
         let mut connects = JoinSet::new();
         let mut warned: HashSet<IpAddr> = HashSet::new();
-        let mut send_error: Option<String> = None;
+        let mut send_error = Once::default();
+        let mut recv_error = Once::default();
         let mut buf = vec![0u8; 2048];
         let mut next_beat = tokio::time::Instant::now();
         loop {
             tokio::select! {
                 () = tokio::time::sleep_until(next_beat) => {
-                    match socket.send_to(&heartbeat, target).await {
+                    next_beat = tokio::time::Instant::now() + jittered(self.interval);
+                    // Sealed afresh each time: a new nonce, so no two heartbeats are alike.
+                    let sent = match encode(&me, self.key.as_ref()) {
+                        Ok(beat) => socket.send_to(&beat, target).await.map_err(|e| e.to_string()),
+                        Err(e) => Err(e.to_string()),
+                    };
+                    match sent {
                         Ok(_) => {
                             self.stats.0.sent.fetch_add(1, Ordering::Relaxed);
-                            if send_error.take().is_some() {
-                                tracing::info!("[locus:{}] heartbeats go out again", topology.name());
+                            if send_error.clear() {
+                                tracing::info!("[locus:{name}] heartbeats go out again");
                             }
                         }
                         Err(e) => {
-                            let text = e.to_string();
-                            if send_error.as_ref() != Some(&text) {
-                                tracing::warn!("[locus:{}] cannot send a heartbeat to {target}: {text}", topology.name());
-                                send_error = Some(text);
+                            if send_error.set(&e) {
+                                tracing::warn!("[locus:{name}] cannot send a heartbeat to {target}: {e}");
                             }
                         }
                     }
-                    next_beat = tokio::time::Instant::now() + jittered(self.interval);
                 }
                 received = socket.recv_from(&mut buf) => {
-                    let Ok((len, from)) = received else { continue };
+                    let (len, from) = match received {
+                        Ok(r) => {
+                            recv_error.clear();
+                            r
+                        }
+                        Err(e) => {
+                            if recv_error.set(&e.to_string()) {
+                                tracing::warn!("[locus:{name}] cannot receive heartbeats: {e}");
+                            }
+                            // Not a busy loop on a socket that keeps failing.
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        }
+                    };
                     match decode(&buf[..len], self.key.as_ref()) {
                         Ok(peer) if peer == me => {}
                         Ok(peer) => {
                             self.stats.0.accepted.fetch_add(1, Ordering::Relaxed);
-                            if !topology.is_connected(&peer) {
+                            if topology.is_due(&peer) {
                                 let topology = topology.clone();
                                 connects.spawn(async move { topology.connect_all(&[peer]).await });
                             }
@@ -253,7 +253,7 @@ impl Gossip {
                         Err(e) => {
                             self.stats.0.rejected.fetch_add(1, Ordering::Relaxed);
                             if warned.len() < MAX_WARNED && warned.insert(from.ip()) {
-                                tracing::warn!("[locus:{}] ignoring packets from {from}: {e}", topology.name());
+                                tracing::warn!("[locus:{name}] ignoring packets from {from}: {e}");
                             }
                         }
                     }
@@ -261,6 +261,55 @@ impl Gossip {
                 Some(_) = connects.join_next(), if !connects.is_empty() => {}
             }
         }
+    }
+
+    /// The gossip socket, retried with backoff until it opens (logged once per error).
+    async fn open(&self, name: &str) -> UdpSocket {
+        let mut retry = Duration::from_millis(500);
+        let mut error = Once::default();
+        loop {
+            match self.socket() {
+                Ok(s) => {
+                    if error.clear() {
+                        tracing::info!("[locus:{name}] gossip socket open");
+                    }
+                    return s;
+                }
+                Err(e) => {
+                    if error.set(&e.to_string()) {
+                        tracing::error!(
+                            "[locus:{name}] cannot open the gossip socket on port {} (group {}): {e}; \
+                             check the port, the interface and that the host has a route for multicast \
+                             (retrying)",
+                            self.port,
+                            self.addr
+                        );
+                    }
+                    tokio::time::sleep(retry).await;
+                    retry = (retry * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }
+}
+
+/// The last error of a repeated operation, to log only changes.
+#[derive(Default)]
+struct Once(Option<String>);
+
+impl Once {
+    /// Records `error`; true if it differs from the last one (log it).
+    fn set(&mut self, error: &str) -> bool {
+        if self.0.as_deref() == Some(error) {
+            return false;
+        }
+        self.0 = Some(error.to_owned());
+        true
+    }
+
+    /// Clears the error; true if there was one (log the recovery).
+    fn clear(&mut self) -> bool {
+        self.0.take().is_some()
     }
 }
 

@@ -16,9 +16,16 @@
 //! # Guarantees
 //!
 //! - Discovery heals: nodes that drop while still discovered are connected again, with
-//!   backoff. An empty or failed discovery never disconnects anyone; pruning nodes that
-//!   leave discovery is opt-in ([`Polling::prune`]).
-//! - A node with another cookie never joins: its handshake fails, logged once.
+//!   backoff (100 ms doubling to 10 s per node). An empty or failed discovery never
+//!   disconnects anyone; pruning nodes that leave discovery is opt-in ([`Polling::prune`])
+//!   and touches only nodes the topology itself connected.
+//! - Failures are logged once per change of state, not per attempt: `unable to connect
+//!   to` a node, a failing discovery, a socket that cannot open.
+//! - A node with another cookie never joins: its handshake fails, logged once per peer.
+//! - This node is never a candidate, even when discovery names it by an address.
+//! - With sync nodes ([`SyncNodes`], [`ClusterBuilder::sync`], [`StaticHosts`]),
+//!   [`ClusterBuilder::start`] returns once they are connected; a mandatory one missing at
+//!   the timeout fails it ([`ClusterError::MandatoryNodesDown`]).
 //!
 //! # Example
 //!
@@ -98,6 +105,10 @@ struct PeerState {
     /// No attempt before this.
     next_try: Instant,
     backoff: Duration,
+    /// Whether this topology's own connect brought it up (only those are pruned).
+    ours: bool,
+    /// When discovery last named it (candidates not named for long are forgotten).
+    seen: Instant,
 }
 
 impl PeerState {
@@ -106,6 +117,8 @@ impl PeerState {
             last: None,
             next_try: now,
             backoff: MIN_BACKOFF,
+            ours: false,
+            seen: now,
         }
     }
 }
@@ -118,6 +131,11 @@ const IN_FLIGHT: Duration = Duration::from_secs(60);
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
 /// The longest wait between attempts on one node.
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// A candidate no discovery has named for this long is forgotten (unless connected).
+const FORGET_AFTER: Duration = Duration::from_secs(600);
+/// At most this many candidates are remembered: discovery answers (a gossip network, DNS)
+/// cannot make a node's memory grow without bound.
+const MAX_CANDIDATES: usize = 4096;
 
 impl Topology {
     fn new(name: &str, node: &Node, fns: &Fns) -> Self {
@@ -151,26 +169,69 @@ impl Topology {
         self.list_nodes().contains(peer)
     }
 
+    /// Whether [`connect_all`](Self::connect_all) would try `peer` now: not this node, not
+    /// connected, no attempt in progress, backoff passed.
+    pub fn is_due(&self, peer: &NodeName) -> bool {
+        !self.is_self(peer)
+            && !self.is_connected(peer)
+            && self
+                .state
+                .lock()
+                .get(peer)
+                .is_none_or(|s| Instant::now() >= s.next_try)
+    }
+
+    /// Whether `peer` names this node: the same name, or the same `alive` part on an IP
+    /// address of this host (DNS and port mappers name nodes by address).
+    fn is_self(&self, peer: &NodeName) -> bool {
+        let me = self.node.name();
+        if peer == me {
+            return true;
+        }
+        if peer.alive() != me.alive() {
+            return false;
+        }
+        let Ok(ip) = peer.host().parse::<std::net::IpAddr>() else {
+            return false;
+        };
+        if me
+            .host()
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|mine| mine == ip)
+        {
+            return true;
+        }
+        // Binding succeeds only for addresses of this host.
+        ip.is_loopback() || std::net::UdpSocket::bind((ip, 0)).is_ok()
+    }
+
     /// Connects, concurrently, to every candidate that is not connected and whose backoff
     /// has passed; logs `connected to` / `unable to connect to` once per change.
     pub async fn connect_all(&self, candidates: &[NodeName]) {
         let connected: HashSet<NodeName> = self.list_nodes().into_iter().collect();
+        let candidates: Vec<&NodeName> = candidates.iter().filter(|p| !self.is_self(p)).collect();
         let mut due = Vec::new();
         let mut up = Vec::new();
         {
             let now = Instant::now();
             let mut states = self.state.lock();
+            forget_stale(&mut states, &connected, now);
             for peer in candidates {
-                if peer == self.node.name() {
-                    continue;
-                }
                 if connected.contains(peer) {
                     up.push(peer);
+                    if let Some(s) = states.get_mut(peer) {
+                        s.seen = now;
+                    }
+                    continue;
+                }
+                if states.len() >= MAX_CANDIDATES && !states.contains_key(peer) {
+                    tracing::debug!("[locus:{}] too many candidates; ignoring {peer}", self.name);
                     continue;
                 }
                 let state = states
                     .entry(peer.clone())
                     .or_insert_with(|| PeerState::new(now));
+                state.seen = now;
                 if now >= state.next_try {
                     // Reserved: a concurrent caller does not start a second attempt.
                     state.next_try = now + IN_FLIGHT;
@@ -179,11 +240,11 @@ impl Topology {
             }
         }
         for peer in up {
-            self.record(peer, Ok(()));
+            self.record(peer, Ok(()), false);
         }
         let attempts = due.into_iter().map(|peer| async move {
             let outcome = (self.connect)(self.node.clone(), peer.clone()).await;
-            self.record(&peer, outcome);
+            self.record(&peer, outcome, true);
         });
         futures::future::join_all(attempts).await;
     }
@@ -198,7 +259,8 @@ impl Topology {
         done
     }
 
-    fn record(&self, peer: &NodeName, outcome: Result<(), String>) {
+    /// Notes an outcome; `attempted`: this topology's own connect produced it.
+    fn record(&self, peer: &NodeName, outcome: Result<(), String>, attempted: bool) {
         let mut states = self.state.lock();
         let now = Instant::now();
         let state = states
@@ -214,6 +276,7 @@ impl Topology {
             Ok(()) => {
                 state.backoff = MIN_BACKOFF;
                 state.next_try = now;
+                state.ours |= attempted;
             }
             Err(_) => {
                 state.next_try = now + state.backoff;
@@ -223,16 +286,31 @@ impl Topology {
         state.last = Some(outcome);
     }
 
-    /// The candidates this topology has connected to before (pruning disconnects only those).
-    fn known(&self) -> Vec<NodeName> {
-        self.state.lock().keys().cloned().collect()
+    /// The nodes this topology itself connected (pruning disconnects only those).
+    fn ours(&self) -> Vec<NodeName> {
+        self.state
+            .lock()
+            .iter()
+            .filter(|(_, s)| s.ours)
+            .map(|(n, _)| n.clone())
+            .collect()
     }
+}
+
+/// Drops candidates not named for [`FORGET_AFTER`] that are not connected.
+fn forget_stale(
+    states: &mut HashMap<NodeName, PeerState>,
+    connected: &HashSet<NodeName>,
+    now: Instant,
+) {
+    states.retain(|peer, s| connected.contains(peer) || now.duration_since(s.seen) < FORGET_AFTER);
 }
 
 /// A cluster formation strategy: runs for as long as its topology does, finding nodes and
 /// connecting to them through the [`Topology`].
 pub trait Strategy: Send + Sync + 'static {
-    /// Runs the strategy. Returning ends the topology (its supervisor restarts it).
+    /// Runs the strategy; it should run forever. If it returns, that is logged and it runs
+    /// again a second later; if it panics, the cluster supervisor restarts it.
     fn run(&self, topology: Topology) -> BoxFuture<'static, ()>;
 
     /// Nodes this strategy must see connected before [`ClusterBuilder::start`] returns, with the
@@ -284,7 +362,7 @@ impl<D: Discover> Polling<D> {
 
     /// How often to discover.
     pub fn interval(mut self, interval: Duration) -> Self {
-        self.interval = interval.max(Duration::from_millis(10));
+        self.interval = interval.clamp(Duration::from_millis(10), Duration::from_secs(24 * 3600));
         self
     }
 
@@ -319,7 +397,7 @@ impl<D: Discover> Strategy for Polling<D> {
                         topology.connect_all(&found).await;
                         if prune {
                             let keep: HashSet<&NodeName> = found.iter().collect();
-                            for peer in topology.known() {
+                            for peer in topology.ours() {
                                 if !keep.contains(&peer) {
                                     topology.disconnect(&peer);
                                 }
@@ -358,7 +436,12 @@ impl Default for Fns {
                 Box::pin(async move { node.connect(&peer).await.map_err(|e| e.to_string()) })
             }),
             disconnect: Arc::new(|node: &Node, peer: &NodeName| node.disconnect(peer)),
-            list: Arc::new(|node: &Node| node.nodes()),
+            // Hidden nodes' connections are hidden: list both kinds.
+            list: Arc::new(|node: &Node| {
+                let mut all = node.nodes();
+                all.extend(node.hidden_nodes());
+                all
+            }),
         }
     }
 }
@@ -373,6 +456,7 @@ struct TopologySpec {
 #[must_use = "a cluster starts only when .start(&node) is awaited"]
 pub struct ClusterBuilder {
     topologies: Vec<TopologySpec>,
+    sync: Option<SyncNodes>,
 }
 
 impl fmt::Debug for ClusterBuilder {
@@ -414,6 +498,7 @@ impl Cluster {
     pub fn builder() -> ClusterBuilder {
         ClusterBuilder {
             topologies: Vec::new(),
+            sync: None,
         }
     }
 
@@ -431,6 +516,13 @@ impl ClusterBuilder {
             strategy: Arc::new(strategy),
             fns: Fns::default(),
         });
+        self
+    }
+
+    /// Nodes to wait for before [`start`](Self::start) returns, whatever the strategies
+    /// (Erlang's `sync_nodes_optional` / `sync_nodes_mandatory` / `sync_nodes_timeout`).
+    pub fn sync(mut self, sync: SyncNodes) -> Self {
+        self.sync = Some(sync);
         self
     }
 
@@ -476,12 +568,14 @@ impl ClusterBuilder {
     /// [`ClusterError::MandatoryNodesDown`] if mandatory nodes did not connect in time (the
     /// topologies are stopped then).
     pub async fn start(self, node: &Node) -> Result<Cluster, ClusterError> {
-        let mut syncs = Vec::new();
+        let mut syncs = self.sync.into_iter().collect::<Vec<_>>();
+        let mut list: Option<ListFn> = None;
         let mut sup = Supervisor::builder().intensity(10, Duration::from_secs(10));
         for t in self.topologies {
             if let Some(s) = t.strategy.sync() {
                 syncs.push(s);
             }
+            list.get_or_insert_with(|| t.fns.list.clone());
             let name = t.name.clone();
             let strategy = t.strategy.clone();
             let fns = t.fns.clone();
@@ -498,16 +592,18 @@ impl ClusterBuilder {
             ));
         }
         let supervisor = sup.start(node).await?;
-        for sync in syncs {
-            if let Err(e) = wait_for(node, &sync).await {
-                let _ = supervisor.stop(crate::ExitReason::Shutdown).await;
-                return Err(e);
-            }
+        let list = list.unwrap_or_else(|| Fns::default().list);
+        if let Err(e) = wait_for(node, &syncs, &list).await {
+            let _ = supervisor.stop(crate::ExitReason::Shutdown).await;
+            return Err(e);
         }
         Ok(Cluster { supervisor })
     }
 }
 
+/// Runs the strategy in a process linked to the cluster supervisor. A strategy that
+/// returns is run again after a pause, so one that keeps ending cannot exhaust the
+/// supervisor's restart intensity and stop clustering for good.
 fn run_topology(
     start: &ChildStart,
     topology: Topology,
@@ -517,39 +613,67 @@ fn run_topology(
     let addr = start
         .node()
         .spawn_local_only(opts, move |_ctx: Ctx<()>| async move {
-            strategy.run(topology).await;
+            loop {
+                strategy.run(topology.clone()).await;
+                tracing::warn!(
+                    "[locus:{}] strategy ended; running it again in {RERUN_PAUSE:?}",
+                    topology.name()
+                );
+                tokio::time::sleep(RERUN_PAUSE).await;
+            }
         })?;
     Ok(addr.pid().clone())
 }
 
-/// Waits until the sync nodes are connected or the timeout passes.
-async fn wait_for(node: &Node, sync: &SyncNodes) -> Result<(), ClusterError> {
-    let deadline = Instant::now() + sync.timeout;
+/// How long a strategy that returned waits before it runs again.
+const RERUN_PAUSE: Duration = Duration::from_secs(1);
+
+/// Waits, against one deadline per sync, until the sync nodes are listed (through `list`)
+/// or their timeout passes. This node itself counts as present.
+async fn wait_for(node: &Node, syncs: &[SyncNodes], list: &ListFn) -> Result<(), ClusterError> {
+    let start = Instant::now();
+    // Far enough to mean "no deadline" without overflowing.
+    let far = Duration::from_secs(100 * 365 * 24 * 3600);
     let mut events = node.node_events();
     loop {
-        let connected: HashSet<NodeName> = node.nodes().into_iter().collect();
-        let missing: Vec<NodeName> = sync
-            .mandatory
-            .iter()
-            .filter(|n| !connected.contains(*n))
-            .cloned()
-            .collect();
-        let optional_missing = sync.optional.iter().any(|n| !connected.contains(n));
-        if missing.is_empty() && !optional_missing {
+        let connected: HashSet<NodeName> = list(node).into_iter().collect();
+        let present = |n: &NodeName| n == node.name() || connected.contains(n);
+        let mut waiting = false;
+        let mut missing = Vec::new();
+        for sync in syncs {
+            let over = start.elapsed() >= sync.timeout;
+            let absent_mandatory: Vec<NodeName> = sync
+                .mandatory
+                .iter()
+                .filter(|n| !present(n))
+                .cloned()
+                .collect();
+            let absent_optional = sync.optional.iter().any(|n| !present(n));
+            if over {
+                if !absent_mandatory.is_empty() {
+                    missing.push((absent_mandatory, sync.timeout));
+                } else if absent_optional {
+                    tracing::debug!("sync timeout: going on without some optional nodes");
+                }
+            } else if !absent_mandatory.is_empty() || absent_optional {
+                waiting = true;
+            }
+        }
+        if let Some((missing, timeout)) = missing.into_iter().next() {
+            return Err(ClusterError::MandatoryNodesDown { missing, timeout });
+        }
+        if !waiting {
             return Ok(());
         }
-        if Instant::now() >= deadline {
-            return if missing.is_empty() {
-                tracing::info!(missing = ?sync.optional.iter().filter(|n| !connected.contains(*n)).collect::<Vec<_>>(),
-                    "sync timeout: starting without some optional nodes");
-                Ok(())
-            } else {
-                Err(ClusterError::MandatoryNodesDown {
-                    missing,
-                    timeout: sync.timeout,
-                })
-            };
-        }
-        let _ = tokio::time::timeout_at(deadline, events.recv()).await;
+        let next_deadline = syncs
+            .iter()
+            .map(|s| start.checked_add(s.timeout.min(far)).unwrap_or(start + far))
+            .filter(|d| *d > Instant::now())
+            .min()
+            .unwrap_or_else(Instant::now);
+        // Node events wake us at once; the short cap covers hidden nodes and replaced
+        // list functions, which events do not report.
+        let wake = next_deadline.min(Instant::now() + Duration::from_millis(100));
+        let _ = tokio::time::timeout_at(wake, events.recv()).await;
     }
 }

@@ -109,6 +109,8 @@ pub(crate) struct Conn {
     /// An incoming attempt took this entry over during a simultaneous connect; this node's
     /// own attempt for it must stand down.
     adopted: AtomicBool,
+    /// Who fails the entry when both attempts of a simultaneous connect are out.
+    handoff: Mutex<Handoff>,
     /// Created by this node's own connection attempt (the simultaneous-connect rule applies
     /// only against those).
     outgoing: AtomicBool,
@@ -118,6 +120,16 @@ pub(crate) struct Conn {
     listed: AtomicBool,
     max_frame: usize,
     max_outbox: usize,
+}
+
+/// The two attempts of a simultaneous connect, for [`Conn::adopted_failed`] and
+/// [`Conn::stand_down`].
+#[derive(Debug, Default)]
+struct Handoff {
+    /// This node's own attempt yielded.
+    stood_down: bool,
+    /// The adopted attempt failed, with this, before ours yielded.
+    adopted_error: Option<ConnectError>,
 }
 
 impl Conn {
@@ -147,6 +159,7 @@ impl Conn {
             bye: AtomicBool::new(false),
             leaving: AtomicBool::new(false),
             adopted: AtomicBool::new(false),
+            handoff: Mutex::new(Handoff::default()),
             outgoing: AtomicBool::new(false),
             torn_down: watch::channel(false).0,
             listed: AtomicBool::new(false),
@@ -161,6 +174,34 @@ impl Conn {
 
     pub(crate) fn is_adopted(&self) -> bool {
         self.adopted.load(Ordering::SeqCst)
+    }
+
+    /// The adopted incoming attempt failed with `err`. The entry fails now if this node's
+    /// own attempt has stood down; otherwise that attempt may still bring it up, and if it
+    /// stands down instead it fails the entry with `err` (see [`stand_down`](Self::stand_down)).
+    pub(crate) fn adopted_failed(self: &Arc<Self>, err: ConnectError) {
+        let mut h = self.handoff.lock();
+        if h.stood_down {
+            drop(h);
+            self.fail(err);
+        } else {
+            h.adopted_error = Some(err);
+        }
+    }
+
+    /// This node's own attempt yields to the peer's. Returns true if the entry failed now
+    /// (the attempt it yielded to had already failed); false if that attempt is still out.
+    pub(crate) fn stand_down(self: &Arc<Self>) -> bool {
+        let mut h = self.handoff.lock();
+        h.stood_down = true;
+        match h.adopted_error.take() {
+            Some(err) => {
+                drop(h);
+                self.fail(err);
+                true
+            }
+            None => false,
+        }
     }
 
     pub(crate) fn set_outgoing(&self) {

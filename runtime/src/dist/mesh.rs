@@ -74,6 +74,7 @@ pub(crate) async fn start(
         events: parking_lot::Mutex::new(Vec::new()),
         cancel: cancel.clone(),
         blocked: dashmap::DashSet::new(),
+        failures: dashmap::DashMap::new(),
     });
     node.set_dist(dist.clone());
     tokio::spawn(dist.clone().accept_loop(listener));
@@ -253,7 +254,30 @@ async fn write_msg(stream: &mut TcpStream, bytes: &[u8], peer: &str) -> Result<(
     }
 }
 
+/// How an accepted attempt relates to the peer's entry, which decides who fails the entry
+/// if the attempt fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The entry was made for this attempt: its failure is the entry's.
+    Owned,
+    /// The entry belongs to this node's own attempt, which yields to this one.
+    Adopted,
+    /// The entry is someone else's (an up connection, another attempt).
+    Separate,
+}
+
 impl Dist {
+    /// Notes a handshake failure with `peer`; true if it differs from the last one (log it).
+    fn failure_changed(&self, peer: &NodeName, error: &str) -> bool {
+        // Bounded: strangers cannot grow the table without bound.
+        if self.failures.len() >= 4096 && !self.failures.contains_key(peer) {
+            return false;
+        }
+        self.failures
+            .insert(peer.clone(), error.to_owned())
+            .is_none_or(|last| last != error)
+    }
+
     fn arc(&self) -> Option<Arc<Dist>> {
         self.this.upgrade()
     }
@@ -361,17 +385,32 @@ impl Dist {
         };
         match result {
             Ok((stream, info)) => self.conn_up(conn, stream, info).await,
-            Err(ConnectError::Handshake(HandshakeError::Simultaneous { .. })) => {
-                // The peer's own attempt brings this entry up; give it the setup time.
-                tokio::spawn(async move {
-                    tokio::time::sleep(SETUP_TIME).await;
-                    conn.fail(ConnectError::Timeout(conn.peer.to_string()));
-                });
+            // The peer's own attempt is to bring this entry up: this one yields. If that
+            // attempt already failed, the entry fails with its error now; otherwise it gets
+            // the setup time.
+            Err(e)
+                if conn.is_adopted()
+                    || matches!(
+                        e,
+                        ConnectError::Handshake(HandshakeError::Simultaneous { .. })
+                    ) =>
+            {
+                tracing::debug!(%peer, error = %e, "yielding to the peer's connection attempt");
+                if !conn.stand_down() {
+                    tokio::spawn(async move {
+                        tokio::time::sleep(SETUP_TIME).await;
+                        conn.fail(ConnectError::Timeout(conn.peer.to_string()));
+                    });
+                }
             }
             Err(e) => {
                 match &e {
                     ConnectError::Handshake(h) => {
-                        tracing::warn!(%peer, error = %h, "connection to node failed")
+                        if self.failure_changed(&peer, &h.to_string()) {
+                            tracing::warn!(%peer, error = %h, "connection to node failed");
+                        } else {
+                            tracing::debug!(%peer, error = %h, "connection to node failed again");
+                        }
                     }
                     other => tracing::debug!(%peer, error = %other, "connection to node failed"),
                 }
@@ -503,7 +542,7 @@ impl Dist {
             }
         };
         let peer = hello.name.to_string();
-        let (status, conn, owned) = match self.decide(&hello) {
+        let (status, conn, role) = match self.decide(&hello) {
             Ok(d) => d,
             Err(reason) => {
                 tracing::warn!(%peer, %addr, %reason, "refused an incoming connection");
@@ -511,10 +550,10 @@ impl Dist {
                 return;
             }
         };
-        let fail = |e: ConnectError| {
-            if owned {
-                conn.fail(e);
-            }
+        let fail = |e: ConnectError| match role {
+            Role::Owned => conn.fail(e),
+            Role::Adopted => conn.adopted_failed(e),
+            Role::Separate => {}
         };
         if let Err(e) = write_msg(&mut stream, &acc.challenge(status), &peer).await {
             fail(e);
@@ -539,16 +578,19 @@ impl Dist {
                 self.conn_up(conn.clone(), stream, info).await;
             }
             Err((e, refusal)) => {
-                tracing::error!(%peer, %addr, error = %e, "connection attempt from node {peer} rejected");
+                if self.failure_changed(&hello.name, &e.to_string()) {
+                    tracing::error!(%peer, %addr, error = %e, "connection attempt from node {peer} rejected");
+                } else {
+                    tracing::debug!(%peer, %addr, error = %e, "connection attempt rejected again");
+                }
                 let _ = write_msg(&mut stream, &refusal, &peer).await;
                 fail(ConnectError::Handshake(e));
             }
         }
     }
 
-    /// What to answer a hello, and which entry the connection will fill (`owned`: created or adopted for
-    /// this attempt, to be failed if it fails).
-    fn decide(&self, hello: &PeerInfo) -> Result<(Status, Arc<Conn>, bool), String> {
+    /// What to answer a hello, and which entry the connection will fill, in which role.
+    fn decide(&self, hello: &PeerInfo) -> Result<(Status, Arc<Conn>, Role), String> {
         if self.blocked.contains(&hello.name) {
             return Err("this node is partitioned from yours".into());
         }
@@ -563,32 +605,37 @@ impl Dist {
             Entry::Vacant(v) => {
                 let c = Conn::new(&dist, hello.name.clone());
                 v.insert(c.clone());
-                (Status::Ok, c, true)
+                (Status::Ok, c, Role::Owned)
             }
             Entry::Occupied(mut o) => {
                 let existing = o.get().clone();
                 match existing.phase() {
                     // Another incoming attempt claims this name and has not authenticated
                     // yet: this one goes its own way; the first to authenticate wins.
-                    Phase::Connecting if !existing.is_outgoing() => {
-                        (Status::Ok, Conn::new(&dist, hello.name.clone()), false)
-                    }
+                    Phase::Connecting if !existing.is_outgoing() => (
+                        Status::Ok,
+                        Conn::new(&dist, hello.name.clone()),
+                        Role::Separate,
+                    ),
                     Phase::Connecting if self.me.name > hello.name => {
-                        (Status::Nok, existing, false)
+                        (Status::Nok, existing, Role::Separate)
                     }
-                    // Our own attempt will be refused (the peer applies the same rule),
-                    // so this one is the entry's only chance: if it fails, the entry fails
-                    // with its error rather than waiting out the setup time.
+                    // Our own attempt is to yield (the peer applies the same rule); if
+                    // this one fails, the entry fails with its error once ours has yielded.
                     Phase::Connecting => {
                         existing.set_adopted();
-                        (Status::OkSimultaneous, existing, true)
+                        (Status::OkSimultaneous, existing, Role::Adopted)
                     }
                     // Replaced only once this attempt authenticates.
-                    Phase::Up => (Status::Alive, Conn::new(&dist, hello.name.clone()), false),
+                    Phase::Up => (
+                        Status::Alive,
+                        Conn::new(&dist, hello.name.clone()),
+                        Role::Separate,
+                    ),
                     Phase::Failed(_) | Phase::Down(_) => {
                         let c = Conn::new(&dist, hello.name.clone());
                         o.insert(c.clone());
-                        (Status::Ok, c, true)
+                        (Status::Ok, c, Role::Owned)
                     }
                 }
             }
@@ -603,6 +650,8 @@ impl Dist {
             return;
         }
         let Some(node) = self.node() else { return };
+        // A later failure with this peer is news again.
+        self.failures.remove(&peer.name);
         let old = match self.peers.entry(peer.name.clone()) {
             Entry::Occupied(mut o) if !Arc::ptr_eq(o.get(), &conn) => Some(o.insert(conn.clone())),
             Entry::Occupied(_) => None,

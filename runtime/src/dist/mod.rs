@@ -162,6 +162,9 @@ pub(crate) struct Dist {
     cancel: CancellationToken,
     /// Peers this node will not talk to (a partition made on purpose, for tests).
     blocked: dashmap::DashSet<NodeName>,
+    /// The last handshake failure logged per peer: a peer that keeps failing the same way
+    /// (another cookie, retried by discovery) is logged once, not at every attempt.
+    failures: DashMap<NodeName, String>,
 }
 
 impl Dist {
