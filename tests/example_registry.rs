@@ -9,18 +9,8 @@ use std::process::Command;
 use support::free_port;
 use support::os::OsNode;
 
-/// The example binary cargo built beside this test (`cargo test` builds examples).
 fn example() -> Command {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let bin = dir.join("examples").join("registry_cluster");
-    assert!(
-        bin.is_file(),
-        "{} is missing: `cargo test` builds examples, a filtered run may not; \
-         run `cargo build --example registry_cluster` first",
-        bin.display()
-    );
-    Command::new(bin)
+    support::os::example("registry_cluster")
 }
 
 fn node(name: &str, epmd: u16, registry: &str) -> OsNode {

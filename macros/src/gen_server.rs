@@ -678,6 +678,8 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
             #remote
             #init
 
+            // Unreachable when the server has no calls (an empty request type).
+            #[allow(unreachable_code)]
             async fn handle_call(&mut self, __request: #call_ty, __from: ::locus::ReplyHandle<#reply_ty>, __ctx: &mut ::locus::ServerCtx<Self>) -> ::locus::Flow {
                 let _ = &__ctx;
                 #handled_calls

@@ -17,6 +17,7 @@ pub(crate) fn locus() -> Command {
 pub(crate) struct OsNode {
     pub(crate) name: String,
     child: Child,
+    stdin: Option<std::process::ChildStdin>,
     lines: mpsc::Receiver<String>,
     pub(crate) seen: Vec<String>,
 }
@@ -44,10 +45,12 @@ impl OsNode {
     /// stdout lines are read as they come; its stderr lines too, prefixed with `! `.
     pub(crate) fn spawn(name: &str, mut cmd: Command) -> OsNode {
         let mut child = cmd
+            .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("start locus node");
+        let stdin = child.stdin.take();
         let stdout = child.stdout.take().expect("stdout");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, rx) = mpsc::channel();
@@ -74,6 +77,7 @@ impl OsNode {
         OsNode {
             name: name.to_owned(),
             child,
+            stdin,
             lines: rx,
             seen: Vec::new(),
         }
@@ -98,6 +102,14 @@ impl OsNode {
                     self.name, self.seen
                 ),
             }
+        }
+    }
+
+    /// Like [`expect`](Self::expect), but a line already received (kept in `seen`) counts.
+    pub(crate) fn expect_ever(&mut self, want: &str) {
+        self.drain();
+        if !self.seen.iter().any(|l| l == want) {
+            self.expect(want);
         }
     }
 
@@ -156,6 +168,14 @@ impl OsNode {
         &self.seen
     }
 
+    /// Types `line` on the process's standard input.
+    pub(crate) fn send_line(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.stdin.as_mut().expect("stdin is open");
+        writeln!(stdin, "{line}").expect("write to stdin");
+        stdin.flush().expect("flush stdin");
+    }
+
     /// The process id.
     pub(crate) fn pid(&self) -> u32 {
         self.child.id()
@@ -190,6 +210,24 @@ impl Drop for OsNode {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// An example cargo built beside the tests (`cargo test` builds examples; a filtered run
+/// may not, hence the message).
+pub(crate) fn example(name: &str) -> Command {
+    let exe = std::env::current_exe().expect("the test's path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
+    let bin = dir.join("examples").join(name);
+    assert!(
+        bin.is_file(),
+        "{} is missing: `cargo test` builds examples, a filtered run may not; \
+         run `cargo build --examples` first",
+        bin.display()
+    );
+    Command::new(bin)
 }
 
 /// Runs a `locus` command to completion; returns (success, stdout).
