@@ -6,8 +6,9 @@
 //! [`Rpc::cast`], or runs one on many nodes at once with [`Rpc::multicall`], which returns
 //! each node's result and the nodes that could not answer (`{Results, BadNodes}`).
 //!
-//! Every node has the built-in functions `node.self` (its name) and `node.list` (the nodes
-//! it sees).
+//! Every node has the built-in functions `node.self` (its name), `node.list` (the nodes
+//! it sees), `node.connect` (`Node.connect/1` run there: takes a node name, answers whether
+//! the connection is up) and `node.disconnect` (`Node.disconnect/1`).
 //!
 //! # Failure
 //!
@@ -110,6 +111,19 @@ impl Registry {
         });
         r.insert("node.list", |node: Node, (): ()| async move {
             Ok::<_, String>(node.nodes())
+        });
+        r.insert("node.connect", |node: Node, peer: NodeName| async move {
+            // Node.connect/1: true or false; why it failed is logged on that node.
+            Ok::<_, String>(match node.connect(&peer).await {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, "node.connect failed");
+                    false
+                }
+            })
+        });
+        r.insert("node.disconnect", |node: Node, peer: NodeName| async move {
+            Ok::<_, String>(node.disconnect(&peer))
         });
         crate::remote_spawn::install(&r);
         r
