@@ -23,6 +23,8 @@ pub use node::{Node, NodeBuilder, NodeError, NodeName, NodeNameError};
 pub use process::*;
 pub use supervisor::*;
 pub mod dist;
+#[doc(hidden)]
+pub mod fuzzing;
 pub use cluster::{
     Cluster, ClusterBuilder, ClusterError, Discover, DnsPoll, DnsSrv, EpmdHosts, Gossip,
     GossipStats, LocalEpmd, Polling, StaticHosts, SyncNodes, Topology,

@@ -351,6 +351,18 @@ pub(crate) enum HeartbeatError {
     Seal(String),
 }
 
+/// For the fuzz target: a packet decoded with and without a key.
+pub(crate) fn fuzz_heartbeat(packet: &[u8]) {
+    let _ = decode(packet, None);
+    let _ = decode(packet, Some(&derive_key(b"fuzz")));
+}
+
+/// For the fuzz corpus: a heartbeat from `name`, sealed with the fuzz key or not.
+pub(crate) fn fuzz_seed_heartbeat(name: &NodeName, sealed: bool) -> Result<Vec<u8>, HeartbeatError> {
+    let key = derive_key(b"fuzz");
+    encode(name, sealed.then_some(&key))
+}
+
 /// Derives the heartbeat key from a shared secret.
 fn derive_key(secret: &[u8]) -> [u8; 32] {
     let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(b"locus gossip v1"), secret);

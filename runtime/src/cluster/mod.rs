@@ -49,6 +49,7 @@ mod gossip;
 mod static_hosts;
 
 pub use dns::DEFAULT_DNS_INTERVAL;
+pub(crate) use gossip::{fuzz_heartbeat, fuzz_seed_heartbeat};
 pub use dns::{DnsPoll, DnsSrv};
 pub use epmd_hosts::{EpmdHosts, LocalEpmd};
 pub use gossip::{

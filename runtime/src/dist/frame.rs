@@ -786,4 +786,65 @@ mod tests {
         assert!(matches!(r, Err(EncodeFrameError::TooLarge(..))));
         assert_eq!(buf, vec![1, 2, 3]);
     }
+
+    /// Node names as the wire carries them.
+    fn arb_node() -> impl proptest::strategy::Strategy<Value = String> {
+        "[a-z][a-z0-9_-]{0,15}@[a-z][a-z0-9-]{0,10}(\\.[a-z][a-z0-9-]{0,10}){0,2}"
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn messages_round_trip(
+            from_node in arb_node(),
+            to_node in arb_node(),
+            ids in (proptest::prelude::any::<u64>(), proptest::prelude::any::<u64>()),
+            creations in (proptest::prelude::any::<u32>(), proptest::prelude::any::<u32>()),
+            type_name in ".{0,40}",
+            call_ref in proptest::prelude::any::<u64>(),
+            payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+        ) {
+            let a = pid(&from_node, ids.0, creations.0);
+            let b = pid(&to_node, ids.1, creations.1);
+            let mut buf = Vec::new();
+            msg(&mut buf, DEFAULT_MAX_FRAME, WireKind::Send, Some(&a), Addressee::Pid(&b), &type_name, call_ref, |out| {
+                rmp_serde::encode::write(out, &serde_bytes::Bytes::new(&payload))
+            })
+            .unwrap();
+            let Frame::Msg { from, to, type_name: t, call_ref: r, payload: p, .. } = one(&buf) else {
+                panic!("not a message")
+            };
+            proptest::prop_assert_eq!(from, Some(wp(&a)));
+            proptest::prop_assert_eq!(to, WireDest::Pid(wp(&b)));
+            proptest::prop_assert_eq!(t, type_name.as_str());
+            proptest::prop_assert_eq!(r, call_ref);
+            let back: serde_bytes::ByteBuf = rmp_serde::from_slice(p).unwrap();
+            proptest::prop_assert_eq!(back.as_slice(), payload.as_slice());
+            // And the pids resolve to what was sent.
+            proptest::prop_assert_eq!(from.unwrap().to_pid(a.node()).unwrap(), a);
+        }
+
+        #[test]
+        fn exit_reasons_round_trip(text in ".{0,200}", id in proptest::prelude::any::<u64>()) {
+            let a = pid("a@h", id, 1);
+            let b = pid("b@h", 2, 3);
+            let mut buf = Vec::new();
+            exit(&mut buf, &a, &b, true, &ExitReason::Error(text.clone()));
+            let Frame::Exit { reason, via_link, .. } = one(&buf) else { panic!("not an exit") };
+            proptest::prop_assert!(via_link);
+            proptest::prop_assert_eq!(reason, ExitReason::Error(text));
+        }
+
+        #[test]
+        fn garbage_streams_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1024)) {
+            crate::fuzzing::frames(&bytes);
+        }
+
+        #[test]
+        fn a_truncated_frame_asks_for_more(cut in 0usize..64) {
+            let mut buf = Vec::new();
+            link(&mut buf, &pid("a@h", 1, 1), &pid("b@h", 2, 2), false);
+            let cut = cut.min(buf.len() - 1);
+            proptest::prop_assert_eq!(check(&buf[..cut], DEFAULT_MAX_FRAME).unwrap(), None);
+        }
+    }
 }

@@ -749,4 +749,25 @@ mod tests {
         let mut b = Acceptor::new(id("b@h", 2), b"c");
         assert_eq!(b.receive_hello(body(&bad)), Err(HandshakeError::NotLocus));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn honest_handshakes_connect_and_other_cookies_do_not(
+            a_cookie in proptest::collection::vec(33u8..127, 1..64),
+            b_cookie in proptest::collection::vec(33u8..127, 1..64),
+        ) {
+            let (a, b) = run(&a_cookie, &a_cookie);
+            proptest::prop_assert!(a.is_ok() && b.is_ok());
+            if a_cookie != b_cookie {
+                let (a, b) = run(&a_cookie, &b_cookie);
+                proptest::prop_assert!(a.is_err() && b.is_err());
+            }
+        }
+
+        #[test]
+        fn garbage_never_panics_either_side(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            crate::fuzzing::handshake_accept(&bytes);
+            crate::fuzzing::handshake_initiate(&bytes);
+        }
+    }
 }

@@ -359,4 +359,24 @@ mod tests {
         let bytes = encode_names_resp(4369, &[("test2".into(), 52487)]);
         assert_eq!(&bytes[4..], b"name test2 at port 52487\n");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn registrations_round_trip(
+            name in "[a-zA-Z0-9_-]{1,200}",
+            port in 1u16..,
+            hidden in proptest::prelude::any::<bool>(),
+        ) {
+            let req = Request::Alive2(Registration::new(&name, port, hidden));
+            let bytes = req.encode();
+            proptest::prop_assert_eq!(Request::decode(&bytes).unwrap(), (req, bytes.len()));
+            let names = vec![(name.clone(), port)];
+            proptest::prop_assert_eq!(decode_names_resp(&encode_names_resp(4369, &names)).unwrap(), names);
+        }
+
+        #[test]
+        fn garbage_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            crate::fuzzing::epmd(&bytes);
+        }
+    }
 }

@@ -1,0 +1,185 @@
+//! Entry points for the fuzz targets in `fuzz/` (and their regression tests): each feeds
+//! arbitrary bytes to one decoder of bytes that come from the network, the way the node
+//! does. Not public API.
+//!
+//! Every function must return normally for every input: an error is fine, a panic, a hang
+//! or an unbounded allocation is a bug.
+
+use crate::dist::epmd::proto;
+use crate::dist::frame;
+use crate::dist::handshake::{self, Acceptor, Identity, Initiator, Status};
+use crate::node::NodeName;
+
+/// The frame layer as a connection's reader drives it: split a byte stream into frames
+/// (with a small limit, so "too large" is reachable), parse each, resolve its pids.
+pub fn frames(data: &[u8]) {
+    let known = NodeName::new("peer@127.0.0.1").ok();
+    let mut rest = data;
+    while let Ok(Some(len)) = frame::check(rest, 64 * 1024) {
+        let Some(whole) = rest.get(..len) else { return };
+        if let (Ok(parsed), Some(known)) = (frame::parse(whole), &known) {
+            for pid in pids(&parsed) {
+                let _ = pid.to_pid(known);
+            }
+        }
+        rest = &rest[len..];
+    }
+}
+
+/// The pids a frame names.
+fn pids<'a>(f: &frame::Frame<'a>) -> Vec<frame::WirePid<'a>> {
+    use frame::Frame;
+    match f {
+        Frame::Msg { from, .. } => from.iter().copied().collect(),
+        Frame::Link { from, to } | Frame::Unlink { from, to } | Frame::Exit { from, to, .. } => {
+            vec![*from, *to]
+        }
+        Frame::Monitor {
+            watcher, target, ..
+        }
+        | Frame::Demonitor {
+            watcher, target, ..
+        } => vec![*watcher, *target],
+        Frame::Down { watcher, pid, .. } => vec![*watcher, *pid],
+        _ => Vec::new(),
+    }
+}
+
+fn identity(name: &str) -> Option<Identity> {
+    Some(Identity {
+        name: NodeName::new(name).ok()?,
+        creation: 7,
+        hidden: false,
+        listen_port: 4370,
+    })
+}
+
+/// Length-prefixed handshake messages, as [`handshake::message_len`] frames them.
+fn messages(data: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut rest = data;
+    while let Some(prefix) = rest.get(..4) {
+        let prefix = [prefix[0], prefix[1], prefix[2], prefix[3]];
+        let Ok(len) = handshake::message_len(prefix) else { break };
+        let Some(body) = rest.get(4..4 + len) else { break };
+        out.push(body);
+        rest = &rest[4 + len..];
+    }
+    out
+}
+
+/// The accepting side: a hello, then a proof, from the bytes.
+pub fn handshake_accept(data: &[u8]) {
+    let Some(me) = identity("me@127.0.0.1") else { return };
+    let mut acc = Acceptor::new(me, b"cookie");
+    let msgs = messages(data);
+    let Some(hello) = msgs.first() else { return };
+    if acc.receive_hello(hello).is_err() {
+        return;
+    }
+    let _ = acc.challenge(Status::Ok);
+    if let Some(proof) = msgs.get(1) {
+        let _ = acc.receive_proof(proof);
+    }
+}
+
+/// The connecting side: a challenge, then an ack, from the bytes.
+pub fn handshake_initiate(data: &[u8]) {
+    let (Some(me), Ok(peer)) = (identity("me@127.0.0.1"), NodeName::new("peer@127.0.0.1")) else {
+        return;
+    };
+    let (mut init, _hello) = Initiator::new(me, b"cookie", peer);
+    for msg in messages(data) {
+        if init.receive(msg).is_err() {
+            return;
+        }
+    }
+}
+
+/// Port mapper requests (what its server reads) and replies (what its clients read).
+pub fn epmd(data: &[u8]) {
+    let _ = proto::Request::decode(data);
+    let _ = proto::decode_alive2_resp(data);
+    let _ = proto::decode_port2_resp(data);
+    let _ = proto::decode_names_resp(data);
+}
+
+/// Gossip heartbeats, with and without a secret.
+pub fn gossip(data: &[u8]) {
+    crate::cluster::fuzz_heartbeat(data);
+}
+
+/// Valid inputs for each target (`(target, bytes)`), a starting corpus from which the
+/// fuzzer mutates toward the interesting cases.
+pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
+    use crate::process::{ExitReason, MonitorRef, Pid, WireKind};
+    let mut out = Vec::new();
+    let (Ok(a), Ok(b)) = (NodeName::new("peer@127.0.0.1"), NodeName::new("me@127.0.0.1")) else {
+        return out;
+    };
+    let p1 = Pid::new(a.clone(), 1, 7);
+    let p2 = Pid::new(b.clone(), 2, 9);
+    let mut stream = Vec::new();
+    frame::tick(&mut stream);
+    let _ = frame::msg(
+        &mut stream,
+        1 << 20,
+        WireKind::Send,
+        Some(&p1),
+        frame::Addressee::Name("ping"),
+        "ping::PingCall",
+        3,
+        |b| rmp_serde::encode::write(b, &"hello").map_err(Into::into),
+    );
+    let _ = frame::reply(&mut stream, 1 << 20, 3, true, |b| {
+        rmp_serde::encode::write(b, &42u32).map_err(Into::into)
+    });
+    frame::link(&mut stream, &p1, &p2, false);
+    frame::exit(&mut stream, &p1, &p2, true, &ExitReason::Error("boom".into()));
+    frame::monitor(&mut stream, &p1, &p2, MonitorRef(5), false);
+    frame::down(&mut stream, &p1, &p2, MonitorRef(5), &ExitReason::Normal);
+    frame::peers(&mut stream, &[(b.clone(), 4370)]);
+    frame::bye(&mut stream);
+    out.push(("frames", stream));
+
+    if let (Some(peer), Some(me)) = (identity("peer@127.0.0.1"), identity("me@127.0.0.1")) {
+        // What an acceptor reads: the initiator's hello (the proof needs the challenge).
+        let (_init, hello) = Initiator::new(peer, b"cookie", me.name.clone());
+        out.push(("handshake_accept", hello.clone()));
+        // What an initiator reads: a challenge, from a real acceptor.
+        let mut acc = Acceptor::new(me, b"cookie");
+        if let Some(body) = messages(&hello).first()
+            && acc.receive_hello(body).is_ok()
+        {
+            out.push(("handshake_initiate", acc.challenge(Status::Ok)));
+        }
+    }
+
+    let reg = proto::Registration::new("node", 4370, false);
+    out.push(("epmd", proto::Request::Alive2(reg.clone()).encode()));
+    out.push(("epmd", proto::Request::PortPlease2("node".into()).encode()));
+    out.push(("epmd", proto::Request::Names.encode()));
+    out.push(("epmd", proto::encode_port2_resp(Some(&reg))));
+    out.push(("epmd", proto::encode_names_resp(4369, &[("node".into(), 4370)])));
+
+    if let Ok(plain) = crate::cluster::fuzz_seed_heartbeat(&b, false) {
+        out.push(("gossip", plain));
+    }
+    if let Ok(sealed) = crate::cluster::fuzz_seed_heartbeat(&b, true) {
+        out.push(("gossip", sealed));
+    }
+    out
+}
+
+/// Runs `data` through the named target; false for an unknown target.
+pub fn run(target: &str, data: &[u8]) -> bool {
+    match target {
+        "frames" => frames(data),
+        "handshake_accept" => handshake_accept(data),
+        "handshake_initiate" => handshake_initiate(data),
+        "epmd" => epmd(data),
+        "gossip" => gossip(data),
+        _ => return false,
+    }
+    true
+}
