@@ -13,7 +13,11 @@ fn inputs(dir: &Path, keep: impl Fn(&str) -> bool) -> Vec<(String, std::path::Pa
     };
     for target in targets.flatten() {
         let name = target.file_name().to_string_lossy().into_owned();
-        for file in std::fs::read_dir(target.path()).into_iter().flatten().flatten() {
+        for file in std::fs::read_dir(target.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             if keep(&file.file_name().to_string_lossy()) {
                 out.push((name.clone(), file.path()));
             }

@@ -32,6 +32,10 @@
 //! | `dns_query` | the name to resolve (`dns`, `dns-srv`) | |
 //! | `dns_basename` | the `alive` part of discovered nodes | this node's |
 //! | `dns_server` | a DNS server `ip` or `ip:port` instead of the system's | |
+//! | `tls_cert`, `tls_key`, `tls_ca` | PEM files: this node's certificate chain and key, the CA for peers (all three turn TLS on) | no TLS |
+//! | `tls_mutual` | accepting nodes require a certificate from connecting ones | true |
+//! | `allow_nodes` | nodes allowed to connect, `*` as a wildcard (`net_kernel:allow`) | everyone |
+//! | `allow_addrs` | addresses or ranges allowed to connect (`10.0.0.0/8`) | any |
 //!
 //! Durations are seconds (`2.5`) or carry a unit (`500ms`, `5s`, `2m`).
 //!
@@ -103,6 +107,12 @@ const SETTINGS: &[&str] = &[
     "dns_query",
     "dns_basename",
     "dns_server",
+    "tls_cert",
+    "tls_key",
+    "tls_ca",
+    "tls_mutual",
+    "allow_nodes",
+    "allow_addrs",
 ];
 
 fn setting(key: &str) -> Option<Setting> {
@@ -381,6 +391,15 @@ impl Config {
         Ok(nodes)
     }
 
+    fn required_for(&self, key: &'static str, needed_by: &str) -> ConfigError {
+        ConfigError::Missing {
+            setting: key,
+            flag: Setting { key }.flag(),
+            env: Setting { key }.env(),
+            needed_by: needed_by.to_owned(),
+        }
+    }
+
     fn required(&self, key: &'static str, needed_by: &str) -> Result<String, ConfigError> {
         self.get(key)
             .map(str::to_owned)
@@ -445,6 +464,34 @@ impl Config {
         if let Some(h) = self.flag_bool("hidden")? {
             b = b.hidden(h);
         }
+        let tls = [
+            self.get("tls_cert"),
+            self.get("tls_key"),
+            self.get("tls_ca"),
+        ];
+        match tls {
+            [None, None, None] => {}
+            [Some(cert), Some(key), Some(ca)] => {
+                let mut t = crate::TlsConfig::from_pem_files(cert, key, ca)
+                    .map_err(|e| self.invalid("tls_cert", cert, &e.to_string()))?;
+                if let Some(m) = self.flag_bool("tls_mutual")? {
+                    t = t.mutual(m);
+                }
+                b = b.tls(t);
+            }
+            _ => {
+                let missing = ["tls_cert", "tls_key", "tls_ca"]
+                    .into_iter()
+                    .zip(tls)
+                    .find(|(_, v)| v.is_none())
+                    .map_or("tls_ca", |(k, _)| k);
+                return Err(
+                    self.required_for(missing, "TLS (tls_cert, tls_key and tls_ca go together)")
+                );
+            }
+        }
+        b = b.allow_nodes(self.list("allow_nodes"));
+        b = b.allow_addrs(self.list("allow_addrs"));
         Ok(b)
     }
 

@@ -60,8 +60,12 @@ fn messages(data: &[u8]) -> Vec<&[u8]> {
     let mut rest = data;
     while let Some(prefix) = rest.get(..4) {
         let prefix = [prefix[0], prefix[1], prefix[2], prefix[3]];
-        let Ok(len) = handshake::message_len(prefix) else { break };
-        let Some(body) = rest.get(4..4 + len) else { break };
+        let Ok(len) = handshake::message_len(prefix) else {
+            break;
+        };
+        let Some(body) = rest.get(4..4 + len) else {
+            break;
+        };
         out.push(body);
         rest = &rest[4 + len..];
     }
@@ -70,7 +74,9 @@ fn messages(data: &[u8]) -> Vec<&[u8]> {
 
 /// The accepting side: a hello, then a proof, from the bytes.
 pub fn handshake_accept(data: &[u8]) {
-    let Some(me) = identity("me@127.0.0.1") else { return };
+    let Some(me) = identity("me@127.0.0.1") else {
+        return;
+    };
     let mut acc = Acceptor::new(me, b"cookie");
     let msgs = messages(data);
     let Some(hello) = msgs.first() else { return };
@@ -114,7 +120,10 @@ pub fn gossip(data: &[u8]) {
 pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     use crate::process::{ExitReason, MonitorRef, Pid, WireKind};
     let mut out = Vec::new();
-    let (Ok(a), Ok(b)) = (NodeName::new("peer@127.0.0.1"), NodeName::new("me@127.0.0.1")) else {
+    let (Ok(a), Ok(b)) = (
+        NodeName::new("peer@127.0.0.1"),
+        NodeName::new("me@127.0.0.1"),
+    ) else {
         return out;
     };
     let p1 = Pid::new(a.clone(), 1, 7);
@@ -129,13 +138,19 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         frame::Addressee::Name("ping"),
         "ping::PingCall",
         3,
-        |b| rmp_serde::encode::write(b, &"hello").map_err(Into::into),
+        |b| rmp_serde::encode::write(b, &"hello"),
     );
     let _ = frame::reply(&mut stream, 1 << 20, 3, true, |b| {
-        rmp_serde::encode::write(b, &42u32).map_err(Into::into)
+        rmp_serde::encode::write(b, &42u32)
     });
     frame::link(&mut stream, &p1, &p2, false);
-    frame::exit(&mut stream, &p1, &p2, true, &ExitReason::Error("boom".into()));
+    frame::exit(
+        &mut stream,
+        &p1,
+        &p2,
+        true,
+        &ExitReason::Error("boom".into()),
+    );
     frame::monitor(&mut stream, &p1, &p2, MonitorRef(5), false);
     frame::down(&mut stream, &p1, &p2, MonitorRef(5), &ExitReason::Normal);
     frame::peers(&mut stream, &[(b.clone(), 4370)]);
@@ -160,7 +175,10 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     out.push(("epmd", proto::Request::PortPlease2("node".into()).encode()));
     out.push(("epmd", proto::Request::Names.encode()));
     out.push(("epmd", proto::encode_port2_resp(Some(&reg))));
-    out.push(("epmd", proto::encode_names_resp(4369, &[("node".into(), 4370)])));
+    out.push((
+        "epmd",
+        proto::encode_names_resp(4369, &[("node".into(), 4370)]),
+    ));
 
     if let Ok(plain) = crate::cluster::fuzz_seed_heartbeat(&b, false) {
         out.push(("gossip", plain));

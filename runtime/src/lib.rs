@@ -30,6 +30,7 @@ pub use cluster::{
     GossipStats, LocalEpmd, Polling, StaticHosts, SyncNodes, Topology,
 };
 pub use dist::epmd;
+pub use dist::tls::{TlsConfig, TlsError};
 pub use dist::{ConnectError, HandshakeError, NodeEvent, NodeEvents};
 pub use global::{Global, GlobalError, Keep, Registration};
 pub use node::NodeDownReason;

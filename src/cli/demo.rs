@@ -109,6 +109,9 @@ pub(crate) async fn run() -> Result<(), String> {
     let common = Common {
         cookie: Some(COOKIE.into()),
         epmd_port,
+        tls_cert: None,
+        tls_key: None,
+        tls_ca: None,
     };
     let tool = tool_node(&n2_name, &common).await?;
     let seen = tool.nodes_of(&n2_name).await.map_err(|e| e.to_string())?;

@@ -34,6 +34,15 @@ pub(crate) struct Common {
     /// The port mapper's port (every node of a cluster uses the same one).
     #[arg(long, env = "LOCUS_EPMD_PORT", default_value_t = 4369)]
     pub(crate) epmd_port: u16,
+    /// A TLS certificate chain, PEM, for a cluster that uses TLS.
+    #[arg(long, env = "LOCUS_TLS_CERT")]
+    pub(crate) tls_cert: Option<String>,
+    /// The key of that certificate, PEM.
+    #[arg(long, env = "LOCUS_TLS_KEY")]
+    pub(crate) tls_key: Option<String>,
+    /// The cluster's CA, PEM.
+    #[arg(long, env = "LOCUS_TLS_CA")]
+    pub(crate) tls_ca: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -142,6 +151,24 @@ struct NodeArgs {
     /// Seconds of silence before a peer is declared down [env: LOCUS_TICK_TIME].
     #[arg(long)]
     tick_time: Option<String>,
+    /// This node's TLS certificate chain, PEM [env: LOCUS_TLS_CERT].
+    #[arg(long)]
+    tls_cert: Option<String>,
+    /// This node's TLS private key, PEM [env: LOCUS_TLS_KEY].
+    #[arg(long)]
+    tls_key: Option<String>,
+    /// The CA that peers' certificates chain to, PEM [env: LOCUS_TLS_CA].
+    #[arg(long)]
+    tls_ca: Option<String>,
+    /// Whether accepting nodes require peers' certificates (default true) [env: LOCUS_TLS_MUTUAL].
+    #[arg(long)]
+    tls_mutual: Option<String>,
+    /// Nodes allowed to connect, comma-separated, `*` as a wildcard [env: LOCUS_ALLOW_NODES].
+    #[arg(long)]
+    allow_nodes: Option<String>,
+    /// Addresses or ranges allowed to connect, comma-separated [env: LOCUS_ALLOW_ADDRS].
+    #[arg(long)]
+    allow_addrs: Option<String>,
     #[command(flatten)]
     cluster: ClusterArgs,
 }
@@ -201,7 +228,13 @@ impl NodeArgs {
     fn config(&self) -> Result<Config, String> {
         let mut config = Config::load(self.config.as_deref()).map_err(|e| e.to_string())?;
         let c = &self.cluster;
-        let flags: [(&str, Option<&String>); 21] = [
+        let flags: [(&str, Option<&String>); 27] = [
+            ("tls_cert", self.tls_cert.as_ref()),
+            ("tls_key", self.tls_key.as_ref()),
+            ("tls_ca", self.tls_ca.as_ref()),
+            ("tls_mutual", self.tls_mutual.as_ref()),
+            ("allow_nodes", self.allow_nodes.as_ref()),
+            ("allow_addrs", self.allow_addrs.as_ref()),
             ("name", self.name.as_ref()),
             ("cookie", self.cookie.as_ref()),
             ("epmd_port", self.epmd_port.as_ref()),
@@ -415,6 +448,14 @@ pub(crate) async fn tool_node(target: &NodeName, common: &Common) -> Result<Node
         .epmd_port(common.epmd_port);
     if let Some(c) = &common.cookie {
         builder = builder.cookie(c);
+    }
+    match (&common.tls_cert, &common.tls_key, &common.tls_ca) {
+        (Some(cert), Some(key), Some(ca)) => {
+            let tls = locus::TlsConfig::from_pem_files(cert, key, ca).map_err(|e| e.to_string())?;
+            builder = builder.tls(tls);
+        }
+        (None, None, None) => {}
+        _ => return Err("--tls-cert, --tls-key and --tls-ca go together".into()),
     }
     builder.start().await.map_err(|e| e.to_string())
 }

@@ -3,6 +3,7 @@
 
 pub(crate) mod netns;
 pub(crate) mod os;
+pub(crate) mod tls;
 
 use std::future::Future;
 use std::time::Duration;

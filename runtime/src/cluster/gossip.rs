@@ -358,7 +358,10 @@ pub(crate) fn fuzz_heartbeat(packet: &[u8]) {
 }
 
 /// For the fuzz corpus: a heartbeat from `name`, sealed with the fuzz key or not.
-pub(crate) fn fuzz_seed_heartbeat(name: &NodeName, sealed: bool) -> Result<Vec<u8>, HeartbeatError> {
+pub(crate) fn fuzz_seed_heartbeat(
+    name: &NodeName,
+    sealed: bool,
+) -> Result<Vec<u8>, HeartbeatError> {
     let key = derive_key(b"fuzz");
     encode(name, sealed.then_some(&key))
 }

@@ -49,12 +49,12 @@ mod gossip;
 mod static_hosts;
 
 pub use dns::DEFAULT_DNS_INTERVAL;
-pub(crate) use gossip::{fuzz_heartbeat, fuzz_seed_heartbeat};
 pub use dns::{DnsPoll, DnsSrv};
 pub use epmd_hosts::{EpmdHosts, LocalEpmd};
 pub use gossip::{
     DEFAULT_GOSSIP_GROUP, DEFAULT_GOSSIP_INTERVAL, DEFAULT_GOSSIP_PORT, Gossip, GossipStats,
 };
+pub(crate) use gossip::{fuzz_heartbeat, fuzz_seed_heartbeat};
 pub use static_hosts::{DEFAULT_SYNC_TIMEOUT, StaticHosts};
 
 use std::collections::{HashMap, HashSet};

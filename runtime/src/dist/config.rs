@@ -2,6 +2,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::frame::DEFAULT_MAX_FRAME;
@@ -28,7 +29,7 @@ pub(crate) enum Ports {
     Fixed(u16),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct DistConfig {
     pub(crate) cookie: Vec<u8>,
     pub(crate) listen: IpAddr,
@@ -38,6 +39,10 @@ pub(crate) struct DistConfig {
     pub(crate) hidden: bool,
     pub(crate) max_frame: usize,
     pub(crate) max_outbox: usize,
+    /// TLS for every connection, if set.
+    pub(crate) tls: Option<Arc<super::tls::TlsContext>>,
+    /// Who may connect, and be connected to.
+    pub(crate) allow: super::allow::AllowList,
 }
 
 impl DistConfig {
@@ -51,6 +56,8 @@ impl DistConfig {
             hidden: false,
             max_frame: DEFAULT_MAX_FRAME,
             max_outbox: DEFAULT_MAX_OUTBOX,
+            tls: None,
+            allow: super::allow::AllowList::default(),
         }
     }
 

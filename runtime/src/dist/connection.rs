@@ -19,11 +19,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use super::transport::{Reader, Writer};
 use bytes::{Bytes, BytesMut};
 use parking_lot::Mutex;
 use rustc_hash::{FxHashMap, FxHashSet};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -402,8 +402,8 @@ impl Conn {
     pub(crate) fn spawn_io(
         self: &Arc<Self>,
         node: &Node,
-        reader: OwnedReadHalf,
-        writer: OwnedWriteHalf,
+        reader: Reader,
+        writer: Writer,
         tick_time: Duration,
         tick_interval: Duration,
     ) {
@@ -433,7 +433,7 @@ impl Conn {
 
     async fn write_loop(
         self: Arc<Self>,
-        mut wr: OwnedWriteHalf,
+        mut wr: Writer,
         tick_time: Duration,
         tick_interval: Duration,
     ) {
@@ -474,7 +474,11 @@ impl Conn {
             // A write can block for long (the peer stopped reading, or packets vanish): the
             // silence check goes on meanwhile.
             let written = {
-                let write = wr.write_all(&spare);
+                // TLS holds records until flushed; for TCP the flush does nothing.
+                let write = async {
+                    wr.write_all(&spare).await?;
+                    wr.flush().await
+                };
                 tokio::pin!(write);
                 loop {
                     tokio::select! {
@@ -504,7 +508,7 @@ impl Conn {
         self.close(reason);
     }
 
-    async fn read_loop(self: Arc<Self>, mut rd: OwnedReadHalf, node: Node) {
+    async fn read_loop(self: Arc<Self>, mut rd: Reader, node: Node) {
         let mut buf = BytesMut::with_capacity(64 * 1024);
         let reason = 'conn: loop {
             let read = tokio::select! {

@@ -30,6 +30,8 @@ use super::frame;
 use super::handshake::{
     self, Acceptor, HandshakeError, Identity, InitStep, Initiator, PeerInfo, Status,
 };
+use super::tls;
+use super::transport::Transport;
 use super::{ConnectError, Dist, DistConfig, Ports};
 use crate::node::{Node, NodeDownReason, NodeError, NodeName};
 
@@ -216,7 +218,7 @@ async fn keep_registered(
 }
 
 /// Reads one handshake message body within the setup time.
-async fn read_msg(stream: &mut TcpStream, peer: &str) -> Result<Vec<u8>, ConnectError> {
+async fn read_msg(stream: &mut Transport, peer: &str) -> Result<Vec<u8>, ConnectError> {
     let work = async {
         let mut prefix = [0u8; 4];
         stream.read_exact(&mut prefix).await?;
@@ -239,8 +241,13 @@ async fn read_msg(stream: &mut TcpStream, peer: &str) -> Result<Vec<u8>, Connect
     }
 }
 
-async fn write_msg(stream: &mut TcpStream, bytes: &[u8], peer: &str) -> Result<(), ConnectError> {
-    match tokio::time::timeout(SETUP_TIME, stream.write_all(bytes)).await {
+async fn write_msg(stream: &mut Transport, bytes: &[u8], peer: &str) -> Result<(), ConnectError> {
+    let write = async {
+        stream.write_all(bytes).await?;
+        // TLS holds records until flushed.
+        stream.flush().await
+    };
+    match tokio::time::timeout(SETUP_TIME, write).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(ConnectError::Io {
             node: peer.to_owned(),
@@ -268,13 +275,13 @@ enum Role {
 
 impl Dist {
     /// Notes a handshake failure with `peer`; true if it differs from the last one (log it).
-    fn failure_changed(&self, peer: &NodeName, error: &str) -> bool {
+    fn failure_changed(&self, peer: &str, error: &str) -> bool {
         // Bounded: strangers cannot grow the table without bound.
         if self.failures.len() >= 4096 && !self.failures.contains_key(peer) {
             return false;
         }
         self.failures
-            .insert(peer.clone(), error.to_owned())
+            .insert(peer.to_owned(), error.to_owned())
             .is_none_or(|last| last != error)
     }
 
@@ -406,7 +413,7 @@ impl Dist {
             Err(e) => {
                 match &e {
                     ConnectError::Handshake(h) => {
-                        if self.failure_changed(&peer, &h.to_string()) {
+                        if self.failure_changed(peer.as_str(), &h.to_string()) {
                             tracing::warn!(%peer, error = %h, "connection to node failed");
                         } else {
                             tracing::debug!(%peer, error = %h, "connection to node failed again");
@@ -423,8 +430,11 @@ impl Dist {
         &self,
         conn: &Conn,
         port_hint: Option<u16>,
-    ) -> Result<(TcpStream, PeerInfo), ConnectError> {
+    ) -> Result<(Transport, PeerInfo), ConnectError> {
         let peer = &conn.peer;
+        if !self.config.allow.allows_node(peer) {
+            return Err(ConnectError::NotAllowed(peer.to_string()));
+        }
         let host = peer.host();
         let port = match (port_hint, self.config.ports) {
             (Some(p), _) => p,
@@ -440,6 +450,13 @@ impl Dist {
         let mut last = None;
         let mut stream = None;
         for addr in addrs {
+            if !self.config.allow.allows_addr(addr.ip()) {
+                last = Some((
+                    addr,
+                    "the address is not in this node's allow-list".to_owned(),
+                ));
+                continue;
+            }
             match tokio::time::timeout(SETUP_TIME, TcpStream::connect(addr)).await {
                 Ok(Ok(s)) => {
                     stream = Some(s);
@@ -449,7 +466,7 @@ impl Dist {
                 Err(_) => last = Some((addr, "timed out".to_owned())),
             }
         }
-        let Some(mut stream) = stream else {
+        let Some(stream) = stream else {
             let (addr, error) = last
                 .unwrap_or_else(|| (SocketAddr::from(([0, 0, 0, 0], port)), "no address".into()));
             return Err(ConnectError::Io {
@@ -459,6 +476,25 @@ impl Dist {
             });
         };
         let _ = stream.set_nodelay(true);
+        let mut stream = match &self.config.tls {
+            None => Transport::Tcp(stream),
+            Some(tls) => {
+                let tls_err = |error: String| ConnectError::Tls {
+                    node: peer.to_string(),
+                    error,
+                };
+                let name = tls::server_name(host).map_err(tls_err)?;
+                match tokio::time::timeout(SETUP_TIME, tls.connector.connect(name, stream)).await {
+                    Ok(Ok(s)) => Transport::Tls(Box::new(tokio_rustls::TlsStream::Client(s))),
+                    Ok(Err(e)) => {
+                        return Err(tls_err(format!(
+                            "{e} (does {peer} use TLS, with a certificate from the same CA naming {host}?)"
+                        )));
+                    }
+                    Err(_) => return Err(ConnectError::Timeout(peer.to_string())),
+                }
+            }
+        };
         let name = peer.as_str();
         let (mut init, hello) = Initiator::new(self.me.clone(), &self.config.cookie, peer.clone());
         write_msg(&mut stream, &hello, name).await?;
@@ -525,9 +561,66 @@ impl Dist {
         }
     }
 
-    /// The accepting side of a connection attempt.
-    async fn accept_one(self: Arc<Self>, mut stream: TcpStream, addr: SocketAddr) {
+    /// Wraps an accepted connection in TLS if this node uses it, or refuses one that does
+    /// not match this node's choice; each mismatch is logged once per address.
+    async fn secure(&self, stream: TcpStream, addr: SocketAddr) -> Option<Transport> {
+        let mut first = [0u8; 1];
+        let peeked = tokio::time::timeout(SETUP_TIME, stream.peek(&mut first)).await;
+        if !matches!(peeked, Ok(Ok(1))) {
+            return None;
+        }
+        let is_tls = tls::looks_like_tls(first[0]);
         let who = addr.to_string();
+        // Before the hello the peer is known only by its address (not its port, which
+        // changes with every attempt).
+        let peer_key = addr.ip().to_string();
+        match (&self.config.tls, is_tls) {
+            (None, false) => Some(Transport::Tcp(stream)),
+            (None, true) => {
+                if self.failure_changed(&peer_key, "tls") {
+                    tracing::warn!(%addr, "refused a TLS connection: this node does not use TLS (give it tls_cert, tls_key and tls_ca, as the connecting node has)");
+                }
+                None
+            }
+            (Some(_), false) => {
+                if self.failure_changed(&peer_key, "plain") {
+                    tracing::warn!(%addr, "refused a connection without TLS: this node requires TLS");
+                }
+                let mut plain = Transport::Tcp(stream);
+                let reason = format!(
+                    "{} requires TLS: configure this node with tls_cert, tls_key and tls_ca",
+                    self.me.name
+                );
+                let _ = write_msg(&mut plain, &handshake::refuse(&reason), &who).await;
+                None
+            }
+            (Some(tls), true) => {
+                match tokio::time::timeout(SETUP_TIME, tls.acceptor.accept(stream)).await {
+                    Ok(Ok(s)) => Some(Transport::Tls(Box::new(tokio_rustls::TlsStream::Server(s)))),
+                    Ok(Err(e)) => {
+                        if self.failure_changed(&peer_key, &e.to_string()) {
+                            tracing::warn!(%addr, error = %e, "TLS handshake failed (is the peer's certificate from this node's CA?)");
+                        }
+                        None
+                    }
+                    Err(_) => None,
+                }
+            }
+        }
+    }
+
+    /// The accepting side of a connection attempt.
+    async fn accept_one(self: Arc<Self>, stream: TcpStream, addr: SocketAddr) {
+        let who = addr.to_string();
+        if !self.config.allow.allows_addr(addr.ip()) {
+            if self.failure_changed(&addr.ip().to_string(), "not allowed") {
+                tracing::warn!(%addr, "refused a connection: the address is not in the allow-list");
+            }
+            return;
+        }
+        let Some(mut stream) = self.secure(stream, addr).await else {
+            return;
+        };
         let mut acc = Acceptor::new(self.me.clone(), &self.config.cookie);
         let Ok(body) = read_msg(&mut stream, &who).await else {
             tracing::debug!(%addr, "connection closed or timed out before its hello");
@@ -542,6 +635,14 @@ impl Dist {
             }
         };
         let peer = hello.name.to_string();
+        if !self.config.allow.allows_node(&hello.name) {
+            if self.failure_changed(&peer, "not allowed") {
+                tracing::warn!(%peer, %addr, "refused a connection: the node is not in the allow-list");
+            }
+            let reason = format!("{} does not allow {peer} to connect", self.me.name);
+            let _ = write_msg(&mut stream, &handshake::refuse(&reason), &who).await;
+            return;
+        }
         let (status, conn, role) = match self.decide(&hello) {
             Ok(d) => d,
             Err(reason) => {
@@ -578,7 +679,7 @@ impl Dist {
                 self.conn_up(conn.clone(), stream, info).await;
             }
             Err((e, refusal)) => {
-                if self.failure_changed(&hello.name, &e.to_string()) {
+                if self.failure_changed(hello.name.as_str(), &e.to_string()) {
                     tracing::error!(%peer, %addr, error = %e, "connection attempt from node {peer} rejected");
                 } else {
                     tracing::debug!(%peer, %addr, error = %e, "connection attempt rejected again");
@@ -644,14 +745,14 @@ impl Dist {
 
     /// An authenticated connection: into the table (replacing an older one), node monitors
     /// told, then reading and writing start.
-    async fn conn_up(self: &Arc<Self>, conn: Arc<Conn>, stream: TcpStream, peer: PeerInfo) {
+    async fn conn_up(self: &Arc<Self>, conn: Arc<Conn>, stream: Transport, peer: PeerInfo) {
         if conn.phase() != Phase::Connecting {
             // Another attempt for the same entry won.
             return;
         }
         let Some(node) = self.node() else { return };
         // A later failure with this peer is news again.
-        self.failures.remove(&peer.name);
+        self.failures.remove(peer.name.as_str());
         let old = match self.peers.entry(peer.name.clone()) {
             Entry::Occupied(mut o) if !Arc::ptr_eq(o.get(), &conn) => Some(o.insert(conn.clone())),
             Entry::Occupied(_) => None,
@@ -669,7 +770,7 @@ impl Dist {
             old.close(reason);
             old.torn_down().await;
         }
-        let (rd, wr) = stream.into_split();
+        let (rd, wr) = stream.split();
         let state = PeerState {
             creation: peer.creation,
             hidden: peer.hidden,

@@ -47,6 +47,7 @@
 //! # Ok(()) }
 //! ```
 
+pub(crate) mod allow;
 mod config;
 mod connection;
 pub mod epmd;
@@ -57,6 +58,8 @@ mod net_kernel;
 mod remote;
 #[cfg(test)]
 mod tests;
+pub mod tls;
+mod transport;
 
 pub use config::DEFAULT_TICK_TIME;
 pub(crate) use config::{DistConfig, Ports, cookie_from_file, validate_cookie};
@@ -113,6 +116,18 @@ pub enum ConnectError {
     /// A step of the setup took longer than the setup time.
     #[error("connecting to {0} timed out")]
     Timeout(String),
+    /// TLS could not be set up with the peer (no TLS on one side, a certificate that does
+    /// not verify, a name the certificate does not carry).
+    #[error("TLS with {node} failed: {error}")]
+    Tls {
+        /// The node.
+        node: String,
+        /// What went wrong, and what to check.
+        error: String,
+    },
+    /// This node's allow-list does not include the peer (`net_kernel:allow`).
+    #[error("{0} is not in this node's allow-list")]
+    NotAllowed(String),
     /// The connection closed during setup.
     #[error("the connection closed during setup: {0}")]
     Closed(NodeDownReason),
@@ -164,7 +179,7 @@ pub(crate) struct Dist {
     blocked: dashmap::DashSet<NodeName>,
     /// The last handshake failure logged per peer: a peer that keeps failing the same way
     /// (another cookie, retried by discovery) is logged once, not at every attempt.
-    failures: DashMap<NodeName, String>,
+    failures: DashMap<String, String>,
 }
 
 impl Dist {

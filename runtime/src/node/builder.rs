@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::{Node, NodeName, NodeNameError};
 use crate::dist::epmd::{DEFAULT_EPMD_PORT, EpmdError};
+use crate::dist::tls::{TlsConfig, TlsError};
 use crate::dist::{self, DistConfig, Ports};
 
 /// Configures a [`Node`]; [`start`](Self::start) runs it.
@@ -23,6 +24,9 @@ use crate::dist::{self, DistConfig, Ports};
 /// | listen port | [`port`](Self::port), [`port_range`](Self::port_range), [`dist_port`](Self::dist_port) | | any free port |
 /// | tick time | [`tick_time`](Self::tick_time) | | 60 s |
 /// | hidden | [`hidden`](Self::hidden) | | no |
+/// | TLS | [`tls`](Self::tls) | `LOCUS_TLS_CERT`, `LOCUS_TLS_KEY`, `LOCUS_TLS_CA` (all three), `LOCUS_TLS_MUTUAL` | no TLS |
+/// | allowed nodes | [`allow_nodes`](Self::allow_nodes) | | everyone with the cookie |
+/// | allowed addresses | [`allow_addrs`](Self::allow_addrs) | | any |
 ///
 /// ```
 /// use locus::Node;
@@ -44,6 +48,9 @@ pub struct NodeBuilder {
     hidden: bool,
     max_frame: Option<usize>,
     max_send_buffer: Option<usize>,
+    tls: Option<TlsConfig>,
+    allow_nodes: Vec<String>,
+    allow_addrs: Vec<String>,
 }
 
 /// A node could not start. The message names the setting and says what to change.
@@ -73,6 +80,9 @@ pub enum NodeError {
     /// Registering with the port mapper failed.
     #[error("cannot register with the port mapper: {0}")]
     Epmd(EpmdError),
+    /// The TLS settings cannot be used.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 impl NodeBuilder {
@@ -161,6 +171,27 @@ impl NodeBuilder {
         self
     }
 
+    /// Runs every connection inside TLS (Erlang's `inet_tls` distribution). Every node of
+    /// the cluster needs it; see [`TlsConfig`].
+    pub fn tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Only these nodes may connect, or be connected to (Erlang's `net_kernel:allow/1`):
+    /// names `alive@host`, where `*` matches anything (`app@*`, `*@10.0.0.5`).
+    pub fn allow_nodes<S: Into<String>>(mut self, nodes: impl IntoIterator<Item = S>) -> Self {
+        self.allow_nodes.extend(nodes.into_iter().map(Into::into));
+        self
+    }
+
+    /// Only peers at these addresses or ranges may connect, or be connected to
+    /// (`10.0.0.0/8`, `fd00::/8`, `10.0.0.5`).
+    pub fn allow_addrs<S: Into<String>>(mut self, addrs: impl IntoIterator<Item = S>) -> Self {
+        self.allow_addrs.extend(addrs.into_iter().map(Into::into));
+        self
+    }
+
     /// Starts the node.
     ///
     /// # Errors
@@ -239,7 +270,50 @@ impl NodeBuilder {
             config.max_outbox = max;
         }
         config.hidden = self.hidden;
+        let tls = match self.tls {
+            Some(t) => Some(t),
+            None => tls_from_env()?,
+        };
+        if let Some(tls) = tls {
+            config.tls = Some(tls.context()?);
+        }
+        config.allow = dist::allow::AllowList::new(self.allow_nodes, &self.allow_addrs).map_err(
+            |problem| NodeError::Config {
+                setting: "allow_nodes / allow_addrs",
+                problem,
+            },
+        )?;
         dist::start(name, config, runtime).await
+    }
+}
+
+/// TLS from `LOCUS_TLS_CERT`, `LOCUS_TLS_KEY` and `LOCUS_TLS_CA`: all three, or none.
+fn tls_from_env() -> Result<Option<TlsConfig>, NodeError> {
+    match (
+        env("LOCUS_TLS_CERT"),
+        env("LOCUS_TLS_KEY"),
+        env("LOCUS_TLS_CA"),
+    ) {
+        (None, None, None) => Ok(None),
+        (Some(cert), Some(key), Some(ca)) => {
+            let mutual = match env("LOCUS_TLS_MUTUAL").as_deref() {
+                None | Some("true" | "1" | "yes" | "on") => true,
+                Some("false" | "0" | "no" | "off") => false,
+                Some(other) => {
+                    return Err(NodeError::Config {
+                        setting: "LOCUS_TLS_MUTUAL",
+                        problem: format!("{other:?} is not true or false"),
+                    });
+                }
+            };
+            Ok(Some(
+                TlsConfig::from_pem_files(cert, key, ca)?.mutual(mutual),
+            ))
+        }
+        _ => Err(NodeError::Config {
+            setting: "LOCUS_TLS_CERT / LOCUS_TLS_KEY / LOCUS_TLS_CA",
+            problem: "set all three (the node's certificate, its key, the CA) or none".into(),
+        }),
     }
 }
 
