@@ -16,6 +16,9 @@ pub(crate) const COOKIE_FILE: &str = ".locus.cookie";
 /// Beyond this many bytes waiting for one peer, new messages to it are dropped and counted
 /// (a peer that stops reading must not make this node grow without bound).
 pub(crate) const DEFAULT_MAX_OUTBOX: usize = 256 * 1024 * 1024;
+/// Beyond this many messages waiting in one process's mailbox, further messages to it from
+/// other nodes are dropped and counted (calls fail with `CallError::Overloaded`).
+pub const DEFAULT_MAX_MAILBOX: usize = 1_000_000;
 
 /// Which port distribution listens on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +42,7 @@ pub(crate) struct DistConfig {
     pub(crate) hidden: bool,
     pub(crate) max_frame: usize,
     pub(crate) max_outbox: usize,
+    pub(crate) max_mailbox: usize,
     /// TLS for every connection, if set.
     pub(crate) tls: Option<Arc<super::tls::TlsContext>>,
     /// Who may connect, and be connected to.
@@ -56,6 +60,7 @@ impl DistConfig {
             hidden: false,
             max_frame: DEFAULT_MAX_FRAME,
             max_outbox: DEFAULT_MAX_OUTBOX,
+            max_mailbox: DEFAULT_MAX_MAILBOX,
             tls: None,
             allow: super::allow::AllowList::default(),
         }

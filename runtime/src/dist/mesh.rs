@@ -261,6 +261,9 @@ async fn write_msg(stream: &mut Transport, bytes: &[u8], peer: &str) -> Result<(
     }
 }
 
+/// Incoming connections that may be in their handshake at once; more are closed at once.
+pub(crate) const MAX_PENDING_HANDSHAKES: usize = 256;
+
 /// How an accepted attempt relates to the peer's entry, which decides who fails the entry
 /// if the attempt fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -543,6 +546,10 @@ impl Dist {
     }
 
     async fn accept_loop(self: Arc<Self>, listener: TcpListener) {
+        // Handshakes in progress hold a permit: a flood of connections that never finish
+        // their handshake costs a bounded amount, and each is closed after the setup time.
+        let pending = Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_HANDSHAKES));
+        let mut refused: u64 = 0;
         loop {
             let accepted = tokio::select! {
                 () = self.cancel.cancelled() => return,
@@ -550,8 +557,21 @@ impl Dist {
             };
             match accepted {
                 Ok((stream, addr)) => {
+                    let Ok(permit) = pending.clone().try_acquire_owned() else {
+                        refused += 1;
+                        if refused.is_power_of_two() {
+                            tracing::warn!(%addr, limit = MAX_PENDING_HANDSHAKES, refused,
+                                "too many handshakes in progress: closing new connections until some finish");
+                        }
+                        drop(stream);
+                        continue;
+                    };
                     let _ = stream.set_nodelay(true);
-                    tokio::spawn(self.clone().accept_one(stream, addr));
+                    let this = self.clone();
+                    tokio::spawn(async move {
+                        this.accept_one(stream, addr).await;
+                        drop(permit);
+                    });
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");

@@ -303,3 +303,47 @@ async fn a_peer_that_stops_reading_is_disconnected_when_the_send_buffer_fills() 
             .unwrap()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_stalled_handshakes_is_bounded_and_spares_connected_peers() {
+    use super::mesh::MAX_PENDING_HANDSHAKES;
+    let epmd = free_port();
+    let a = node("a", epmd, None, None).await;
+    let b = node("b", epmd, None, None).await;
+    b.connect(a.name()).await.unwrap();
+    let port = a.listen_port().unwrap();
+    // Connections that never say hello, and a few that say it one byte at a time.
+    let mut stalled = Vec::new();
+    for _ in 0..MAX_PENDING_HANDSHAKES + 40 {
+        stalled.push(TcpStream::connect(("127.0.0.1", port)).await.unwrap());
+    }
+    let mut slow = Vec::new();
+    for _ in 0..4 {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        s.write_all(&[0]).await.unwrap();
+        slow.push(s);
+    }
+    // The connected peer is not affected.
+    assert!(b.ping(a.name()).await);
+    // Beyond the limit, connections are closed at once (the rest wait for their setup time).
+    let mut closed_at_once = 0;
+    for s in stalled.iter_mut().rev().take(40) {
+        let mut buf = [0u8; 1];
+        if let Ok(Ok(0)) = tokio::time::timeout(Duration::from_millis(500), s.read(&mut buf)).await
+        {
+            closed_at_once += 1;
+        }
+    }
+    assert!(
+        closed_at_once >= 30,
+        "only {closed_at_once} of the excess were closed at once"
+    );
+    // Every stalled and slow handshake is closed within the setup time.
+    for s in stalled.iter_mut().chain(slow.iter_mut()) {
+        assert!(closed_by_peer(s).await, "a stalled handshake stayed open");
+    }
+    // Afterwards, new nodes connect again, and b never left.
+    let c = node("c", epmd, None, None).await;
+    c.connect(a.name()).await.unwrap();
+    assert!(a.nodes().contains(b.name()));
+}

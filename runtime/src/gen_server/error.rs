@@ -37,6 +37,13 @@ pub enum CallError {
         "{0} is reachable from its own node only: implement GenServer::remote (or use #[gen_server]) to call it across nodes"
     )]
     LocalOnly(String),
+    /// The server's mailbox already held the most messages from other nodes a process may
+    /// have waiting (the node's `max_mailbox`): it is not keeping up, and this request was
+    /// dropped rather than let memory grow without bound.
+    #[error(
+        "the server is overloaded: {0} or more messages wait in its mailbox; the request was dropped (slow down, or raise max_mailbox)"
+    )]
+    Overloaded(usize),
 }
 
 /// A server could not be started.

@@ -48,6 +48,7 @@ pub struct NodeBuilder {
     hidden: bool,
     max_frame: Option<usize>,
     max_send_buffer: Option<usize>,
+    max_mailbox: Option<usize>,
     tls: Option<TlsConfig>,
     allow_nodes: Vec<String>,
     allow_addrs: Vec<String>,
@@ -171,6 +172,18 @@ impl NodeBuilder {
         self
     }
 
+    /// At most this many messages may wait in one process's mailbox for messages from other
+    /// nodes to be delivered to it (plus the batch a busy process already took from its
+    /// queue, itself at most this many; default [`DEFAULT_MAX_MAILBOX`](crate::dist::DEFAULT_MAX_MAILBOX)).
+    /// Beyond it they are dropped and counted ([`Node::overload_drops`]); a dropped call
+    /// fails at once with [`CallError::Overloaded`](crate::CallError::Overloaded). Messages
+    /// sent on this node are not limited (as in Erlang), and exit signals, links and
+    /// monitors are never dropped.
+    pub fn max_mailbox(mut self, messages: usize) -> Self {
+        self.max_mailbox = Some(messages);
+        self
+    }
+
     /// Runs every connection inside TLS (Erlang's `inet_tls` distribution). Every node of
     /// the cluster needs it; see [`TlsConfig`].
     pub fn tls(mut self, tls: TlsConfig) -> Self {
@@ -268,6 +281,15 @@ impl NodeBuilder {
         }
         if let Some(max) = self.max_send_buffer {
             config.max_outbox = max;
+        }
+        if let Some(max) = self.max_mailbox {
+            if max == 0 {
+                return Err(NodeError::Config {
+                    setting: "max_mailbox",
+                    problem: "0 would refuse every message from other nodes; use at least 1".into(),
+                });
+            }
+            config.max_mailbox = max;
         }
         config.hidden = self.hidden;
         let tls = match self.tls {

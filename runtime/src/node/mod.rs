@@ -88,6 +88,7 @@ pub(crate) struct NodeInner {
     dist: std::sync::OnceLock<Arc<Dist>>,
     /// Messages from other nodes that no process could take.
     undeliverable: AtomicU64,
+    overload_drops: AtomicU64,
     rpc: crate::rpc::Registry,
     kinds: crate::remote_spawn::Kinds,
     pg: crate::pg::Scopes,
@@ -152,6 +153,7 @@ impl Node {
                 remote: std::sync::OnceLock::new(),
                 dist: std::sync::OnceLock::new(),
                 undeliverable: AtomicU64::new(0),
+                overload_drops: AtomicU64::new(0),
                 rpc: crate::rpc::Registry::new(),
                 kinds: crate::remote_spawn::Kinds::default(),
                 pg: crate::pg::Scopes::default(),
@@ -197,6 +199,18 @@ impl Node {
 
     pub(crate) fn count_undeliverable(&self) {
         self.inner.undeliverable.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Messages from other nodes dropped because their process's mailbox was full (see
+    /// [`NodeBuilder::max_mailbox`](crate::NodeBuilder::max_mailbox)).
+    pub fn overload_drops(&self) -> u64 {
+        self.inner.overload_drops.load(Ordering::Relaxed)
+    }
+
+    /// Counts a drop; returns how many there were before it (logging at powers of two keeps
+    /// a flood to a few lines).
+    pub(crate) fn count_overload_drop(&self) -> u64 {
+        self.inner.overload_drops.fetch_add(1, Ordering::Relaxed)
     }
 
     /// A key that tells this node apart from other nodes in the same OS process.

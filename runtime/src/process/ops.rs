@@ -383,6 +383,21 @@ impl Node {
                 reply_to: msg.reply_to,
             });
         };
+        let limit = self
+            .dist_handle()
+            .map_or(usize::MAX, |d| d.config.max_mailbox);
+        if cell.mailbox_len() >= limit {
+            // Bounded memory: the process is not keeping up with what other nodes send it.
+            let dropped = self.count_overload_drop();
+            if dropped.is_power_of_two() || dropped == 0 {
+                tracing::warn!(to = %cell.core().pid(), limit, total_dropped = dropped + 1,
+                    "mailbox full: dropping messages from other nodes");
+            }
+            return Err(Rejected {
+                error: crate::gen_server::CallError::Overloaded(limit),
+                reply_to: msg.reply_to,
+            });
+        }
         let from = msg.from.clone();
         let type_name = msg.type_name.to_owned();
         let rejected = match cell.deliver_remote(msg) {
