@@ -8,7 +8,10 @@
 //!
 //! Every node has the built-in functions `node.self` (its name), `node.list` (the nodes
 //! it sees), `node.connect` (`Node.connect/1` run there: takes a node name, answers whether
-//! the connection is up) and `node.disconnect` (`Node.disconnect/1`).
+//! the connection is up) and `node.disconnect` (`Node.disconnect/1`); `process.whereis`
+//! (a registered name's pid there), `global.whereis` (a global name's owner, as that node
+//! sees it) and `pg.members` (a group's members in the default scope, sorted, as that node
+//! sees them).
 //!
 //! # Failure
 //!
@@ -124,6 +127,17 @@ impl Registry {
         });
         r.insert("node.disconnect", |node: Node, peer: NodeName| async move {
             Ok::<_, String>(node.disconnect(&peer))
+        });
+        r.insert("process.whereis", |node: Node, name: String| async move {
+            Ok::<_, String>(node.whereis(&name))
+        });
+        r.insert("global.whereis", |node: Node, name: String| async move {
+            Ok::<_, String>(node.global().whereis(&name))
+        });
+        r.insert("pg.members", |node: Node, group: String| async move {
+            let mut members = node.pg().members(&group);
+            members.sort();
+            Ok::<_, String>(members)
         });
         crate::remote_spawn::install(&r);
         r

@@ -4,6 +4,7 @@
 mod bench;
 mod demo;
 mod ping;
+mod probe;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -171,6 +172,13 @@ struct NodeArgs {
     allow_addrs: Option<String>,
     #[command(flatten)]
     cluster: ClusterArgs,
+    /// Print what a probe process sees of monitors, stale pids and call times (chaos tests).
+    #[arg(long, hide = true)]
+    chaos_probe: bool,
+    /// Hold this global name with a process of this node, or watch its holder and take it
+    /// over when it goes (chaos tests).
+    #[arg(long, hide = true)]
+    global: Option<String>,
 }
 
 /// How the node finds its cluster.
@@ -366,10 +374,23 @@ async fn run_node(args: NodeArgs) -> Result<(), String> {
         .start()
         .await
         .map_err(|e| e.to_string())?;
-    ping::PingServer::start(&node, ping::PingServer::default())
+    let ping = ping::PingServer::start(&node, ping::PingServer::default())
         .register(ping::NAME)
         .await
         .map_err(|e| format!("cannot start the ping server: {e}"))?;
+    // Every node's ping server is in the `locus.nodes` process group.
+    if let Some(pid) = ping.pid() {
+        node.pg()
+            .join(ping::GROUP, &pid)
+            .await
+            .map_err(|e| format!("cannot join the {} group: {e}", ping::GROUP))?;
+    }
+    if args.chaos_probe {
+        probe::start(&node);
+    }
+    if let Some(name) = &args.global {
+        probe::global_candidate(&node, name.clone());
+    }
     let mut events = node.node_events();
     // Like Erlang's sync_nodes_*: the node is ready once the nodes it syncs on are up.
     let _cluster = match cluster {

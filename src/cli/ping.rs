@@ -9,6 +9,9 @@ use serde_bytes::ByteBuf;
 /// The name the server is registered under.
 pub(crate) const NAME: &str = "ping";
 
+/// The process group every node's ping server joins.
+pub(crate) const GROUP: &str = "locus.nodes";
+
 /// The answer to a ping: who answered, and the payload back.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Pong {

@@ -160,6 +160,11 @@ impl Net {
         i
     }
 
+    /// The namespace of the switch (whose ports `v<i>` connect the hosts).
+    pub(crate) fn switch_ns(&self) -> String {
+        self.switch.clone()
+    }
+
     /// `program` run inside host `i`.
     pub(crate) fn cmd(&self, i: usize, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut cmd = Command::new("ip");
