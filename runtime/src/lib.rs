@@ -9,7 +9,10 @@ pub mod cluster;
 pub mod config;
 pub mod gen_server;
 pub mod global;
+pub mod introspect;
 pub mod node;
+#[cfg(feature = "observer")]
+pub mod observer;
 pub mod pg;
 pub mod process;
 pub mod pubsub;

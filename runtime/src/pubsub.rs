@@ -36,7 +36,7 @@ use crate::pg::{Pg, PgError};
 use crate::process::{Incoming, IncomingDest, Message, Pid, Signal, WireKind, wire_name};
 
 /// The pg scope that holds topics.
-const SCOPE: &str = "locus.pubsub";
+pub(crate) const SCOPE: &str = "locus.pubsub";
 /// The relay on each node that fans broadcasts out to its local subscribers.
 const RELAY: &str = "locus.pubsub.relay";
 

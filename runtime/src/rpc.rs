@@ -11,7 +11,7 @@
 //! the connection is up) and `node.disconnect` (`Node.disconnect/1`); `process.whereis`
 //! (a registered name's pid there), `global.whereis` (a global name's owner, as that node
 //! sees it) and `pg.members` (a group's members in the default scope, sorted, as that node
-//! sees them).
+//! sees them), and `locus.info` (its [`NodeInfo`](crate::introspect::NodeInfo)).
 //!
 //! # Failure
 //!
@@ -133,6 +133,9 @@ impl Registry {
         });
         r.insert("global.whereis", |node: Node, name: String| async move {
             Ok::<_, String>(node.global().whereis(&name))
+        });
+        r.insert("locus.info", |node: Node, (): ()| async move {
+            Ok::<_, String>(node.info())
         });
         r.insert("pg.members", |node: Node, group: String| async move {
             let mut members = node.pg().members(&group);

@@ -103,6 +103,25 @@ enum Command {
         #[arg(long, env = "LOCUS_EPMD_PORT", default_value_t = 4369)]
         epmd_port: u16,
     },
+    /// Print NODE's introspection snapshot (processes, names, busiest mailboxes, memory,
+    /// connections and traffic, global names, groups, node events) as JSON.
+    Info {
+        /// The node to ask.
+        node: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Serve a live web dashboard of NODE's cluster (connects as a hidden node).
+    #[cfg(feature = "observer")]
+    Observer {
+        /// A node of the cluster.
+        node: String,
+        /// Where to serve the page.
+        #[arg(long, default_value = "127.0.0.1:4000")]
+        listen: std::net::SocketAddr,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Run the port mapper on its own.
     Epmd {
         /// The port to serve.
@@ -327,6 +346,13 @@ pub(crate) fn main() -> ExitCode {
                 common,
             } => multicall(&node, &function, args.as_deref(), timeout, &common).await,
             Command::Epmd { port } => epmd(port).await,
+            Command::Info { node, common } => info(&node, &common).await,
+            #[cfg(feature = "observer")]
+            Command::Observer {
+                node,
+                listen,
+                common,
+            } => observer(&node, listen, &common).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Demo => demo::run().await,
             Command::TcpEcho => bench::tcp_echo().await,
@@ -528,6 +554,44 @@ async fn epmd(port: u16) -> Result<(), String> {
         r = locus::epmd::serve(port) => r.map_err(|e| format!("cannot serve the port mapper on port {port}: {e}")),
         () = shutdown_signal() => Ok(()),
     }
+}
+
+async fn info(target: &str, common: &Common) -> Result<(), String> {
+    let target = node_name(target)?;
+    let node = tool_node(&target, common).await?;
+    let result = node
+        .rpc()
+        .call::<_, locus::introspect::NodeInfo>(&target, "locus.info", (), Duration::from_secs(5))
+        .await;
+    node.shutdown().await;
+    let info = result.map_err(|e| format!("info from {target}: {e}"))?;
+    say(serde_json::to_string_pretty(&info).map_err(|e| e.to_string())?);
+    Ok(())
+}
+
+#[cfg(feature = "observer")]
+async fn observer(
+    target: &str,
+    listen: std::net::SocketAddr,
+    common: &Common,
+) -> Result<(), String> {
+    let target = node_name(target)?;
+    let node = tool_node(&target, common).await?;
+    let dashboard = locus::observer::serve(
+        &node,
+        listen,
+        locus::observer::Options::from_outside(target.clone()),
+    )
+    .await
+    .map_err(|e| format!("cannot serve on {listen}: {e}"))?;
+    say(format!(
+        "observing {target} at http://{}",
+        dashboard.local_addr()
+    ));
+    shutdown_signal().await;
+    drop(dashboard);
+    node.shutdown().await;
+    Ok(())
 }
 
 fn json_args(args: Option<&str>) -> Result<serde_json::Value, String> {

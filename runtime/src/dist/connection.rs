@@ -120,6 +120,19 @@ pub(crate) struct Conn {
     listed: AtomicBool,
     max_frame: usize,
     max_outbox: usize,
+    /// Traffic counters, for introspection.
+    pub(crate) stats: ConnStats,
+    /// When the connection came up.
+    up_since: Mutex<Option<std::time::SystemTime>>,
+}
+
+/// Frames and bytes through one connection (ticks included).
+#[derive(Debug, Default)]
+pub(crate) struct ConnStats {
+    pub(crate) frames_in: AtomicU64,
+    pub(crate) frames_out: AtomicU64,
+    pub(crate) bytes_in: AtomicU64,
+    pub(crate) bytes_out: AtomicU64,
 }
 
 /// The two attempts of a simultaneous connect, for [`Conn::adopted_failed`] and
@@ -165,6 +178,8 @@ impl Conn {
             listed: AtomicBool::new(false),
             max_frame: dist.config.max_frame,
             max_outbox: dist.config.max_outbox,
+            stats: ConnStats::default(),
+            up_since: Mutex::new(None),
         })
     }
 
@@ -243,6 +258,11 @@ impl Conn {
         matches!(*self.phase.borrow(), Phase::Up)
     }
 
+    /// When the connection came up, if it did.
+    pub(crate) fn up_since(&self) -> Option<std::time::SystemTime> {
+        *self.up_since.lock()
+    }
+
     pub(crate) fn peer_state(&self) -> Option<PeerState> {
         self.state.lock().clone()
     }
@@ -281,6 +301,7 @@ impl Conn {
             return Ok(());
         }
         write(&mut out.buf)?;
+        self.stats.frames_out.fetch_add(1, Ordering::Relaxed);
         let wake = std::mem::replace(&mut out.writer_idle, false);
         drop(out);
         if wake {
@@ -392,7 +413,9 @@ impl Conn {
     /// closed meanwhile (it is then unlisted).
     pub(crate) fn mark_up(&self) -> bool {
         let up = self.transition(|p| *p == Phase::Connecting, Phase::Up);
-        if !up {
+        if up {
+            *self.up_since.lock() = Some(std::time::SystemTime::now());
+        } else {
             self.listed.store(false, Ordering::SeqCst);
         }
         up
@@ -494,7 +517,11 @@ impl Conn {
                 }
             };
             match written {
-                Ok(Ok(())) => {}
+                Ok(Ok(())) => {
+                    self.stats
+                        .bytes_out
+                        .fetch_add(spare.len() as u64, Ordering::Relaxed);
+                }
                 Ok(Err(_)) => break NodeDownReason::ConnectionClosed,
                 Err(reason) => break reason,
             }
@@ -524,7 +551,10 @@ impl Conn {
                         NodeDownReason::ConnectionClosed
                     };
                 }
-                Ok(_) => self.touch_rx(),
+                Ok(n) => {
+                    self.touch_rx();
+                    self.stats.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+                }
             }
             loop {
                 match frame::check(&buf, self.max_frame) {
@@ -534,6 +564,7 @@ impl Conn {
                             break 'conn NodeDownReason::ConnectionClosed;
                         }
                         let frame = buf.split_to(len).freeze();
+                        self.stats.frames_in.fetch_add(1, Ordering::Relaxed);
                         if let Err(e) = self.dispatch(&node, &frame) {
                             tracing::warn!(peer = %self.peer, error = %e, "closing the connection: bad frame");
                             break 'conn NodeDownReason::ProtocolError(e.to_string());

@@ -77,6 +77,7 @@ pub(crate) async fn start(
         cancel: cancel.clone(),
         blocked: dashmap::DashSet::new(),
         failures: dashmap::DashMap::new(),
+        history: parking_lot::Mutex::new(std::collections::VecDeque::new()),
     });
     node.set_dist(dist.clone());
     tokio::spawn(dist.clone().accept_loop(listener));

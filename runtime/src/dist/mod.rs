@@ -180,6 +180,8 @@ pub(crate) struct Dist {
     /// The last handshake failure logged per peer: a peer that keeps failing the same way
     /// (another cookie, retried by discovery) is logged once, not at every attempt.
     failures: DashMap<String, String>,
+    /// The latest node up/down events, oldest first, for introspection.
+    history: Mutex<std::collections::VecDeque<crate::introspect::NodeEventRecord>>,
 }
 
 impl Dist {
@@ -187,8 +189,35 @@ impl Dist {
         self.node.upgrade()
     }
 
+    /// Keeps the latest events (bounded).
+    fn remember(&self, peer: &NodeName, up: bool, reason: Option<String>) {
+        let mut h = self.history.lock();
+        if h.len() >= crate::introspect::MAX_EVENTS {
+            h.pop_front();
+        }
+        h.push_back(crate::introspect::NodeEventRecord::now(peer, up, reason));
+    }
+
+    /// The connections that are up: peer, hidden, connection.
+    pub(crate) fn up_connections(&self) -> Vec<(NodeName, bool, Arc<Conn>)> {
+        self.peers
+            .iter()
+            .filter(|e| e.value().is_listed())
+            .filter_map(|e| {
+                let state = e.value().peer_state()?;
+                Some((e.key().clone(), state.hidden, e.value().clone()))
+            })
+            .collect()
+    }
+
+    /// The latest node events, oldest first.
+    pub(crate) fn history(&self) -> Vec<crate::introspect::NodeEventRecord> {
+        self.history.lock().iter().cloned().collect()
+    }
+
     /// Tells node monitors and event subscribers that a node connected.
     fn node_up(&self, peer: &NodeName) {
+        self.remember(peer, true, None);
         let Some(node) = self.node() else { return };
         // Processes that ended are dropped from the list as it is walked.
         self.node_monitors
@@ -200,6 +229,7 @@ impl Dist {
     }
 
     fn node_down(&self, peer: &NodeName, reason: NodeDownReason) {
+        self.remember(peer, false, Some(reason.to_string()));
         let Some(node) = self.node() else { return };
         self.node_monitors
             .lock()

@@ -50,6 +50,8 @@ pub struct NodeBuilder {
     max_send_buffer: Option<usize>,
     max_mailbox: Option<usize>,
     tls: Option<TlsConfig>,
+    #[cfg(feature = "observer")]
+    observer: Option<std::net::SocketAddr>,
     allow_nodes: Vec<String>,
     allow_addrs: Vec<String>,
 }
@@ -184,6 +186,14 @@ impl NodeBuilder {
         self
     }
 
+    /// Serves the cluster dashboard on `addr` once the node runs (see
+    /// [`observer`](crate::observer)); it runs as long as the process.
+    #[cfg(feature = "observer")]
+    pub fn observer(mut self, addr: std::net::SocketAddr) -> Self {
+        self.observer = Some(addr);
+        self
+    }
+
     /// Runs every connection inside TLS (Erlang's `inet_tls` distribution). Every node of
     /// the cluster needs it; see [`TlsConfig`].
     pub fn tls(mut self, tls: TlsConfig) -> Self {
@@ -305,7 +315,18 @@ impl NodeBuilder {
                 problem,
             },
         )?;
-        dist::start(name, config, runtime).await
+        let node = dist::start(name, config, runtime).await?;
+        #[cfg(feature = "observer")]
+        if let Some(addr) = self.observer {
+            crate::observer::serve(&node, addr, crate::observer::Options::default())
+                .await
+                .map_err(|e| NodeError::Config {
+                    setting: "observer",
+                    problem: format!("cannot serve the dashboard on {addr}: {e}"),
+                })?
+                .detach();
+        }
+        Ok(node)
     }
 }
 

@@ -93,6 +93,7 @@ pub(crate) struct NodeInner {
     kinds: crate::remote_spawn::Kinds,
     pg: crate::pg::Scopes,
     global: crate::global::Table,
+    started: std::time::Instant,
 }
 
 impl Drop for NodeInner {
@@ -158,6 +159,7 @@ impl Node {
                 kinds: crate::remote_spawn::Kinds::default(),
                 pg: crate::pg::Scopes::default(),
                 global: crate::global::Table::default(),
+                started: std::time::Instant::now(),
                 runtime,
             }),
         }
@@ -211,6 +213,11 @@ impl Node {
     /// a flood to a few lines).
     pub(crate) fn count_overload_drop(&self) -> u64 {
         self.inner.overload_drops.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// How long the node has run.
+    pub fn uptime(&self) -> std::time::Duration {
+        self.inner.started.elapsed()
     }
 
     /// A key that tells this node apart from other nodes in the same OS process.

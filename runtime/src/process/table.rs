@@ -43,6 +43,23 @@ impl ProcessTable {
         self.map.len()
     }
 
+    /// The `n` processes with the longest mailboxes (longest first), without copying the
+    /// table: one pass, keeping the best `n`.
+    pub(crate) fn busiest(&self, n: usize) -> Vec<(super::Pid, usize)> {
+        let mut best: Vec<(usize, super::Pid)> = Vec::with_capacity(n + 1);
+        for entry in self.map.iter() {
+            let len = entry.value().mailbox_len();
+            if best.len() == n && best.last().is_some_and(|(l, _)| *l >= len) {
+                continue;
+            }
+            let pid = entry.value().core().pid().clone();
+            let at = best.partition_point(|(l, _)| *l >= len);
+            best.insert(at, (len, pid));
+            best.truncate(n);
+        }
+        best.into_iter().map(|(l, p)| (p, l)).collect()
+    }
+
     /// A snapshot of every process (for shutdown and introspection).
     pub(crate) fn all(&self) -> Vec<Arc<dyn ProcessCell>> {
         self.map.iter().map(|e| e.value().clone()).collect()
