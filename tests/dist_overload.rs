@@ -12,13 +12,19 @@ use std::time::Duration;
 use locus::{CallError, Node, gen_server};
 use support::{eventually, free_port, within};
 
-/// A server stuck in its first call: everything after it waits in its mailbox.
-struct Stuck;
+/// A server stuck in its first call: everything after it waits in its mailbox. It says
+/// when it is stuck.
+struct Stuck {
+    entered: Option<tokio::sync::oneshot::Sender<()>>,
+}
 
 #[gen_server]
 impl Stuck {
     #[call]
     async fn stall(&mut self) {
+        if let Some(tx) = self.entered.take() {
+            let _ = tx.send(());
+        }
         std::future::pending::<()>().await;
     }
 
@@ -45,7 +51,16 @@ async fn a_flood_to_a_slow_process_is_bounded_counted_and_refused_to_callers() {
         .start()
         .await
         .unwrap();
-    let stuck = Stuck::start(&b, Stuck).register("stuck").await.unwrap();
+    let (entered, stuck_now) = tokio::sync::oneshot::channel();
+    let stuck = Stuck::start(
+        &b,
+        Stuck {
+            entered: Some(entered),
+        },
+    )
+    .register("stuck")
+    .await
+    .unwrap();
     a.connect(b.name()).await.unwrap();
     let remote = Stuck::client(&a, ("stuck", b.name()));
     // Occupy the server for good: one poll sends the call, ahead of the flood on the same
@@ -53,14 +68,14 @@ async fn a_flood_to_a_slow_process_is_bounded_counted_and_refused_to_callers() {
     let patient = remote.clone().timeout(Duration::from_secs(3600));
     let mut stalled = Box::pin(patient.stall());
     assert!(futures::poll!(stalled.as_mut()).is_pending());
+    within("the server to be stuck", stuck_now).await.unwrap();
     // A flood, bounded in count.
     let sent = 5_000u32;
     for i in 0..sent {
         remote.note(i).await.unwrap();
     }
-    // At most `limit` wait in the queue, and at most one more batch the server took from it
-    // before it got stuck.
-    let expected_drops = u64::from(sent) - 2 * limit as u64;
+    // The server is stuck with an empty queue: `limit` messages queue, the rest are dropped.
+    let expected_drops = u64::from(sent) - limit as u64;
     eventually("the excess is dropped and counted", || {
         b.overload_drops() >= expected_drops
     })

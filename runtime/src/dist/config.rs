@@ -19,6 +19,9 @@ pub(crate) const DEFAULT_MAX_OUTBOX: usize = 256 * 1024 * 1024;
 /// Beyond this many messages waiting in one process's mailbox, further messages to it from
 /// other nodes are dropped and counted (calls fail with `CallError::Overloaded`).
 pub const DEFAULT_MAX_MAILBOX: usize = 1_000_000;
+/// How long a connection's reader keeps polling its socket after traffic before it sleeps
+/// (see `NodeBuilder::spin`).
+pub const DEFAULT_SPIN: Duration = Duration::from_micros(100);
 
 /// Which port distribution listens on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,6 +46,7 @@ pub(crate) struct DistConfig {
     pub(crate) max_frame: usize,
     pub(crate) max_outbox: usize,
     pub(crate) max_mailbox: usize,
+    pub(crate) spin: Duration,
     /// TLS for every connection, if set.
     pub(crate) tls: Option<Arc<super::tls::TlsContext>>,
     /// Who may connect, and be connected to.
@@ -61,6 +65,7 @@ impl DistConfig {
             max_frame: DEFAULT_MAX_FRAME,
             max_outbox: DEFAULT_MAX_OUTBOX,
             max_mailbox: DEFAULT_MAX_MAILBOX,
+            spin: DEFAULT_SPIN,
             tls: None,
             allow: super::allow::AllowList::default(),
         }

@@ -120,6 +120,8 @@ pub(crate) struct Conn {
     listed: AtomicBool,
     max_frame: usize,
     max_outbox: usize,
+    /// How long the reader polls after traffic before it sleeps.
+    spin: Duration,
     /// Traffic counters, for introspection.
     pub(crate) stats: ConnStats,
     /// When the connection came up.
@@ -178,6 +180,7 @@ impl Conn {
             listed: AtomicBool::new(false),
             max_frame: dist.config.max_frame,
             max_outbox: dist.config.max_outbox,
+            spin: dist.config.spin,
             stats: ConnStats::default(),
             up_since: Mutex::new(None),
         })
@@ -434,6 +437,31 @@ impl Conn {
         tokio::spawn(self.clone().read_loop(reader, node.clone()));
     }
 
+    /// Polls the socket without sleeping until `until`: `Some` with what a read returned,
+    /// or `None` when the window passed (or the connection is closing) with nothing read.
+    /// Other tasks run between polls (the poll yields), so the process a frame wakes runs
+    /// on this thread at once.
+    async fn spin_read(
+        &self,
+        rd: &mut Reader,
+        buf: &mut BytesMut,
+        until: Instant,
+    ) -> Option<std::io::Result<usize>> {
+        use futures::FutureExt;
+        loop {
+            if self.cancel.is_cancelled() {
+                return None;
+            }
+            if let Some(r) = rd.read_buf(buf).now_or_never() {
+                return Some(r);
+            }
+            if Instant::now() >= until {
+                return None;
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
     fn touch_rx(&self) {
         let ms = self.born.elapsed().as_millis() as u64;
         self.last_rx.store(ms, Ordering::Relaxed);
@@ -537,12 +565,27 @@ impl Conn {
 
     async fn read_loop(self: Arc<Self>, mut rd: Reader, node: Node) {
         let mut buf = BytesMut::with_capacity(64 * 1024);
+        let mut last_data = Instant::now();
         let reason = 'conn: loop {
-            let read = tokio::select! {
-                biased;
-                () = self.cancel.cancelled() => break NodeDownReason::ConnectionClosed,
-                r = rd.read_buf(&mut buf) => r,
+            // Right after traffic, poll the socket for a moment before sleeping: waking a
+            // parked thread costs tens of microseconds, more than a reply takes to come.
+            let spun = if self.spin.is_zero() {
+                None
+            } else {
+                self.spin_read(&mut rd, &mut buf, last_data + self.spin)
+                    .await
             };
+            let read = match spun {
+                Some(r) => r,
+                None => tokio::select! {
+                    biased;
+                    () = self.cancel.cancelled() => break NodeDownReason::ConnectionClosed,
+                    r = rd.read_buf(&mut buf) => r,
+                },
+            };
+            if matches!(read, Ok(n) if n > 0) {
+                last_data = Instant::now();
+            }
             match read {
                 Ok(0) | Err(_) => {
                     break if self.bye.load(Ordering::SeqCst) {

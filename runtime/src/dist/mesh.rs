@@ -326,9 +326,18 @@ impl Dist {
     }
 
     pub(crate) async fn connect(&self, peer: &NodeName) -> Result<(), ConnectError> {
-        let conn = self
+        let mut conn = self
             .conn_for(peer, None)
             .ok_or(ConnectError::ShuttingDown)?;
+        // The entry of a connection that just went down is not an answer to a new connect:
+        // once it is torn down (its NodeDown delivered), try afresh.
+        if matches!(conn.phase(), Phase::Down(_)) {
+            conn.torn_down().await;
+            self.forget(&conn);
+            conn = self
+                .conn_for(peer, None)
+                .ok_or(ConnectError::ShuttingDown)?;
+        }
         let mut phase = conn.subscribe();
         loop {
             match phase.borrow_and_update().clone() {

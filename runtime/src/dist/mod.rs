@@ -61,7 +61,7 @@ mod tests;
 pub mod tls;
 mod transport;
 
-pub use config::{DEFAULT_MAX_MAILBOX, DEFAULT_TICK_TIME};
+pub use config::{DEFAULT_MAX_MAILBOX, DEFAULT_SPIN, DEFAULT_TICK_TIME};
 pub(crate) use config::{DistConfig, Ports, cookie_from_file, validate_cookie};
 pub use frame::DEFAULT_MAX_FRAME;
 pub use handshake::HandshakeError;
