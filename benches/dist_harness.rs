@@ -282,7 +282,7 @@ fn main() {
                 let rate = casts(&client, senders, if q { 100_000 } else { 4_000_000 }).await;
                 println!("casts, {senders} sender{}    {:>9.0} msg/s   load {}", if senders == 1 { " " } else { "s" }, rate, load());
             }
-            for n in if q { vec![3, 5, 10] } else { vec![3, 5, 10, 50] } {
+            for n in if q { vec![3, 5, 10] } else { vec![3, 5, 10, 50, 100] } {
                 let took = mesh(n).await;
                 println!("mesh of {n:>3} nodes   {:>7.1} ms (each connects to the first only)   load {}", took.as_secs_f64() * 1e3, load());
             }

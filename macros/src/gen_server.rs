@@ -573,11 +573,11 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
         let params: Vec<_> = h.msgs().map(|(i, t)| quote! { #i: #t }).collect();
         let names: Vec<_> = h.msgs().map(|(i, _)| i.clone()).collect();
         let build = if names.is_empty() { quote! { #cast_ty::#v } } else { quote! { #cast_ty::#v { #(#names),* } } };
-        let doc = format!("Casts to [`{base}::{ident}`]: returns once the request is queued.");
+        let doc = format!("Casts to [`{base}::{ident}`]: returns once the request is queued (on a busy connection to another node, once it drains; see [`Client::cast_paced`](::locus::Client::cast_paced)).");
         quote! {
             #[doc = #doc]
             pub async fn #ident(&self, #(#params),*) -> ::core::result::Result<(), ::locus::SendError<#cast_ty>> {
-                self.inner.cast(#build)
+                self.inner.cast_paced(#build).await
             }
         }
     });

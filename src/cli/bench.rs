@@ -26,6 +26,10 @@ pub(crate) struct BenchArgs {
     /// Callers running at once.
     #[arg(long, default_value_t = 1)]
     concurrency: usize,
+    /// Instead of calls: send this many 32 B casts from one sender and print casts/s (as
+    /// the node's ping server counted them).
+    #[arg(long)]
+    casts: Option<u64>,
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -78,6 +82,15 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), String> {
         .map_err(|e: locus::NodeNameError| e.to_string())?;
     let node = tool_node(&target, &args.common).await?;
     node.connect(&target).await.map_err(|e| e.to_string())?;
+    if let Some(total) = args.casts {
+        let rate = casts(&node, &target, total).await?;
+        node.shutdown().await;
+        say(format!(
+            "{total} casts to {target}'s ping server, 32 B, 1 sender: {rate:.0} casts/s (load {})",
+            load()
+        ));
+        return Ok(());
+    }
     let report = measure(&node, &target, args.payload, args.calls, args.concurrency).await?;
     node.shutdown().await;
     let load = load();
@@ -115,6 +128,29 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), String> {
         say(format!("  ratio p50    {:.2}", report.ratio()));
     }
     Ok(())
+}
+
+/// Sends `total` casts from one sender (yielding every 256, as the BEAM preempts a
+/// producer) and waits until the server counted them all; casts per second.
+async fn casts(node: &Node, target: &NodeName, total: u64) -> Result<f64, String> {
+    let client = PingServer::client(node, (NAME, target));
+    let before = client.casts().await.map_err(|e| e.to_string())?;
+    let body = serde_bytes::ByteBuf::from(vec![0xa5u8; 32]);
+    let start = Instant::now();
+    for i in 0..total {
+        let _ = client.count(body.clone()).await;
+        if i % 256 == 255 {
+            tokio::task::yield_now().await;
+        }
+    }
+    loop {
+        let seen = client.casts().await.map_err(|e| e.to_string())?;
+        if seen >= before + total {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    Ok(total as f64 / start.elapsed().as_secs_f64())
 }
 
 /// Calls `target`'s ping server and measures a TCP floor with the same payload.

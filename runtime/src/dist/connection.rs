@@ -95,6 +95,9 @@ pub(crate) struct Conn {
     phase: watch::Sender<Phase>,
     out: Mutex<Outbox>,
     wake_writer: tokio::sync::Notify,
+    /// Signalled when the writer takes the output buffer: senders waiting for a busy
+    /// connection to drain go on.
+    drained: tokio::sync::Notify,
     calls: Mutex<Calls>,
     rel: Mutex<Relations>,
     /// Stops the reader and writer.
@@ -127,6 +130,14 @@ pub(crate) struct Conn {
     /// When the connection came up.
     up_since: Mutex<Option<std::time::SystemTime>>,
 }
+
+/// Beyond this many bytes queued for a peer, paced senders wait for the writer
+/// ([`Conn::until_writable`]), as the BEAM suspends a process sending on a busy
+/// distribution port (`dist_buf_busy_limit`, 1 MiB by default there too).
+pub(crate) const BUSY_LIMIT: usize = 1024 * 1024;
+
+/// The largest output buffer kept while a connection is idle.
+const MAX_IDLE_BUFFER: usize = 1024 * 1024;
 
 /// Frames and bytes through one connection (ticks included).
 #[derive(Debug, Default)]
@@ -162,6 +173,7 @@ impl Conn {
                 dropped: 0,
             }),
             wake_writer: tokio::sync::Notify::new(),
+            drained: tokio::sync::Notify::new(),
             calls: Mutex::new(Calls {
                 closed: false,
                 next: 1,
@@ -311,6 +323,26 @@ impl Conn {
             self.wake_writer.notify_one();
         }
         Ok(())
+    }
+
+    /// Whether more than [`BUSY_LIMIT`] bytes wait to be written.
+    pub(crate) fn is_busy(&self) -> bool {
+        let out = self.out.lock();
+        out.open && out.buf.len() > BUSY_LIMIT
+    }
+
+    /// Waits until the connection is not busy (or is closed).
+    pub(crate) async fn until_writable(self: Arc<Self>) {
+        loop {
+            let drained = self.drained.notified();
+            tokio::pin!(drained);
+            // Registered before the check, so a drain in between is not missed.
+            drained.as_mut().enable();
+            if !self.is_busy() {
+                return;
+            }
+            drained.await;
+        }
     }
 
     /// Sends a message frame.
@@ -502,7 +534,13 @@ impl Conn {
                     std::mem::swap(&mut out.buf, &mut spare);
                 }
             }
+            self.drained.notify_waiters();
             if spare.is_empty() {
+                // Idle: a burst's large buffer goes back (while busy, buffers keep their
+                // capacity, so a flood does not fault fresh pages in at every swap).
+                if spare.capacity() > MAX_IDLE_BUFFER {
+                    spare = Vec::with_capacity(64 * 1024);
+                }
                 if self.leaving.load(Ordering::SeqCst) {
                     let _ = wr.shutdown().await;
                     break NodeDownReason::Shutdown;
@@ -555,10 +593,6 @@ impl Conn {
             }
             last_sent = Instant::now();
             spare.clear();
-            // Keep a large burst's buffer from staying allocated forever.
-            if spare.capacity() > 4 * 1024 * 1024 {
-                spare = Vec::with_capacity(64 * 1024);
-            }
         };
         self.close(reason);
     }
@@ -620,12 +654,20 @@ impl Conn {
                     }
                 }
             }
-            // Room for the rest of a large frame, or for the next big read.
+            // Room for the rest of a large frame, or for the next read. Asking only when
+            // room runs short lets the buffer reclaim the space of frames already handled
+            // instead of allocating afresh after every read.
             let want = match buf.get(..4) {
                 Some(p) => 4 + u32::from_be_bytes([p[0], p[1], p[2], p[3]]) as usize,
                 None => 0,
             };
-            buf.reserve(want.saturating_sub(buf.len()).max(64 * 1024));
+            let room = buf.capacity() - buf.len();
+            let need = want.saturating_sub(buf.len());
+            if need > room {
+                buf.reserve(need);
+            } else if room < 8 * 1024 {
+                buf.reserve(64 * 1024);
+            }
         };
         self.close(reason);
         // The reader delivers the loss: after the last frame it delivered, once.

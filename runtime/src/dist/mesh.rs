@@ -71,11 +71,12 @@ pub(crate) async fn start(
         node: node.downgrade(),
         me,
         config,
-        peers: dashmap::DashMap::new(),
+        peers: dashmap::DashMap::with_hasher(rustc_hash::FxBuildHasher),
         node_monitors: parking_lot::Mutex::new(Vec::new()),
         events: parking_lot::Mutex::new(Vec::new()),
         cancel: cancel.clone(),
         blocked: dashmap::DashSet::new(),
+        any_blocked: std::sync::atomic::AtomicBool::new(false),
         failures: dashmap::DashMap::new(),
         history: parking_lot::Mutex::new(std::collections::VecDeque::new()),
     });
@@ -295,7 +296,9 @@ impl Dist {
 
     /// The connection to `peer`, starting one if there is none.
     pub(crate) fn conn_for(&self, peer: &NodeName, port_hint: Option<u16>) -> Option<Arc<Conn>> {
-        if self.blocked.contains(peer) {
+        if self.any_blocked.load(std::sync::atomic::Ordering::Relaxed)
+            && self.blocked.contains(peer)
+        {
             return None;
         }
         if let Some(c) = self.peers.get(peer) {

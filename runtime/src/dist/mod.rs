@@ -170,13 +170,15 @@ pub(crate) struct Dist {
     node: WeakNode,
     pub(crate) me: Identity,
     pub(crate) config: DistConfig,
-    peers: DashMap<NodeName, Arc<Conn>>,
+    peers: DashMap<NodeName, Arc<Conn>, rustc_hash::FxBuildHasher>,
     node_monitors: Mutex<Vec<Pid>>,
     events: Mutex<Vec<mpsc::UnboundedSender<NodeEvent>>>,
     /// Stops the listener, the port mapper registration and a port mapper this node serves.
     cancel: CancellationToken,
     /// Peers this node will not talk to (a partition made on purpose, for tests).
     blocked: dashmap::DashSet<NodeName>,
+    /// Whether `blocked` has any entry: the per-message check costs a load, not a hash.
+    any_blocked: std::sync::atomic::AtomicBool,
     /// The last handshake failure logged per peer: a peer that keeps failing the same way
     /// (another cookie, retried by discovery) is logged once, not at every attempt.
     failures: DashMap<String, String>,
@@ -308,6 +310,8 @@ impl Node {
     pub fn partition_from(&self, peer: &NodeName) {
         if let Some(d) = self.dist() {
             d.blocked.insert(peer.clone());
+            d.any_blocked
+                .store(true, std::sync::atomic::Ordering::SeqCst);
             if let Some(c) = d.existing(peer) {
                 c.close(NodeDownReason::Disconnect);
                 if !c.is_listed() {
@@ -324,6 +328,10 @@ impl Node {
     pub fn heal_with(&self, peer: &NodeName) {
         if let Some(d) = self.dist() {
             d.blocked.remove(peer);
+            if d.blocked.is_empty() {
+                d.any_blocked
+                    .store(false, std::sync::atomic::Ordering::SeqCst);
+            }
         }
     }
 

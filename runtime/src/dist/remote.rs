@@ -30,6 +30,17 @@ impl Remote for Dist {
         }
     }
 
+    fn until_writable(
+        &self,
+        node: &crate::node::NodeName,
+    ) -> Option<futures::future::BoxFuture<'static, ()>> {
+        let conn = self.existing(node)?;
+        conn.is_busy().then(|| {
+            let wait: futures::future::BoxFuture<'static, ()> = Box::pin(conn.until_writable());
+            wait
+        })
+    }
+
     fn call(
         &self,
         from: Option<&Pid>,

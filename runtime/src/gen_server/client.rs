@@ -148,6 +148,26 @@ impl<S: GenServer> Client<S> {
         S::remote().ok_or_else(|| CallError::LocalOnly(std::any::type_name::<S>().to_owned()))
     }
 
+    /// Casts, then, if the server is on another node whose connection has more than 1 MiB
+    /// waiting to be written, waits until it drains: the BEAM suspends a process sending on
+    /// a busy distribution port the same way. A sender faster than the network is paced
+    /// instead of growing memory until the connection is dropped. Local casts never wait.
+    /// The `#[gen_server]` clients' cast methods use this.
+    ///
+    /// # Errors
+    ///
+    /// As [`cast`](Self::cast).
+    pub async fn cast_paced(&self, msg: S::Cast) -> Result<(), SendError<S::Cast>> {
+        self.cast(msg)?;
+        if let Some(target) = self.node.remote_target(&self.dest)
+            && let Some(remote) = self.node.remote()
+            && let Some(wait) = remote.until_writable(target.node())
+        {
+            wait.await;
+        }
+        Ok(())
+    }
+
     /// Sends a cast: returns once the request is queued (OTP's `GenServer.cast`).
     ///
     /// # Errors

@@ -231,4 +231,7 @@ pub(crate) trait Remote: Send + Sync + 'static {
     fn down(&self, to: &Pid, monitor: MonitorRef, pid: &Pid, reason: &ExitReason);
     /// Adds or removes a process from the node monitors.
     fn monitor_nodes(&self, pid: &Pid, on: bool);
+    /// If the connection to `node` is busy (too much queued), a future that resolves once
+    /// it is not; `None` if it is not busy.
+    fn until_writable(&self, node: &NodeName) -> Option<futures::future::BoxFuture<'static, ()>>;
 }
