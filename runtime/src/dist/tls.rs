@@ -17,6 +17,7 @@
 //! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let tls = TlsConfig::from_pem_files("node.pem", "node.key", "ca.pem")?;
 //! let node = Node::builder().name("a@10.0.0.1").cookie("c").tls(tls).start().await?;
+//! println!("{} speaks TLS to its peers", node.name());
 //! # Ok(()) }
 //! ```
 
