@@ -1,10 +1,12 @@
 //! Cross-node figures: call latency (32 B, 4 KiB, 64 KiB) and calls per second against a
 //! `locus node` in another process, each beside a raw TCP ping-pong floor between two
-//! processes measured in the same run, as a ratio; cast throughput; mesh formation time;
-//! time from `kill -9` to `nodedown`. The machine's load is printed with every figure.
+//! processes measured in the same run, as a ratio, and beside a busy-polling ping-pong (the
+//! floor for a transport that never parks); cast throughput; mesh formation time; time from
+//! `kill -9` to `nodedown`. The machine's load is printed with every figure.
 //!
 //! ```text
 //! cargo bench --bench dist_harness
+//! LOCUS_SPIN_US=0 cargo bench --bench dist_harness      # both nodes park at once
 //! LOCUS_BENCH_QUICK=1 cargo bench --bench dist_harness   # smoke run
 //! ```
 
@@ -100,6 +102,58 @@ async fn tcp_floor(payload: usize, rounds: usize) -> Duration {
             lat.push(t.elapsed());
         }
     }
+    lat.sort();
+    percentile(&lat, 0.5)
+}
+
+/// p50 of the same request/response between two threads that busy-poll non-blocking
+/// sockets (`__tcp-echo --spin`): no wake-up is ever paid, the floor for a spinning
+/// transport.
+fn tcp_spin_floor(payload: usize, rounds: usize) -> Duration {
+    use std::io::{ErrorKind, Read, Write};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_locus"))
+        .args(["__tcp-echo", "--spin"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port: u16 = line.trim().parse().unwrap();
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_nodelay(true).unwrap();
+    s.set_nonblocking(true).unwrap();
+    let mut msg = (payload as u32).to_be_bytes().to_vec();
+    msg.extend(std::iter::repeat_n(0xa5u8, payload));
+    let mut back = vec![0u8; msg.len()];
+    let mut lat = Vec::with_capacity(rounds);
+    for i in 0..rounds + rounds / 10 {
+        let t = Instant::now();
+        let mut at = 0;
+        while at < msg.len() {
+            match s.write(&msg[at..]) {
+                Ok(n) => at += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => std::hint::spin_loop(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        let mut at = 0;
+        while at < back.len() {
+            match s.read(&mut back[at..]) {
+                Ok(0) => panic!("the echo process left"),
+                Ok(n) => at += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => std::hint::spin_loop(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        if i >= rounds / 10 {
+            lat.push(t.elapsed());
+        }
+    }
+    drop(s);
+    let _ = child.kill();
+    let _ = child.wait();
     lat.sort();
     percentile(&lat, 0.5)
 }
@@ -257,14 +311,18 @@ fn main() {
             for payload in [32usize, 4096, 65536] {
                 let (lat, _) = calls(&client, payload, n, 1).await;
                 let floor = tcp_floor(payload, n.min(20_000)).await;
+                let spin_floor = tokio::task::spawn_blocking(move || tcp_spin_floor(payload, n.min(20_000)))
+                    .await
+                    .unwrap();
                 println!(
-                    "call {:>6} B    p50 {:>7.1} µs  p99 {:>7.1} µs  p99.9 {:>7.1} µs   floor p50 {:>6.1} µs   ratio {:.2}   load {}",
+                    "call {:>6} B    p50 {:>7.1} µs  p99 {:>7.1} µs  p99.9 {:>7.1} µs   floor p50 {:>6.1} µs   ratio {:.2}   busy-poll floor {:>5.1} µs   load {}",
                     payload,
                     us(percentile(&lat, 0.5)),
                     us(percentile(&lat, 0.99)),
                     us(percentile(&lat, 0.999)),
                     us(floor),
                     percentile(&lat, 0.5).as_secs_f64() / floor.as_secs_f64(),
+                    us(spin_floor),
                     load()
                 );
             }

@@ -184,3 +184,70 @@ fn rpc_and_multicall_from_the_command_line() {
     assert_eq!(v["bad_nodes"], serde_json::json!([]));
     drop(nodes);
 }
+
+/// CPU seconds (user and system) process `pid` has used so far, from `/proc/PID/stat`.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The command name sits in parentheses and may hold spaces: count fields after it.
+    // utime and stime are fields 14 and 15 of the line, the 12th and 13th after the name.
+    let after_name: Vec<&str> = stat[stat.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .collect();
+    let ticks: u64 =
+        after_name[11].parse::<u64>().unwrap() + after_name[12].parse::<u64>().unwrap();
+    let out = std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .unwrap();
+    let per_second: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    ticks as f64 / per_second
+}
+
+/// The spin before parking costs CPU only while traffic flows: a node given a long spin
+/// window (20 ms) busy-polls during a burst of calls, and once the window has passed with
+/// no traffic it uses no CPU, its connection still up.
+#[test]
+fn a_node_stops_spinning_once_traffic_stops() {
+    let epmd = free_port();
+    let n1 = OsNode::start("n1@127.0.0.1", epmd, &["--spin-us", "20000"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let me = locus::Node::builder()
+            .name("caller@127.0.0.1")
+            .cookie("os-test")
+            .epmd_port(epmd)
+            .start()
+            .await
+            .unwrap();
+        let target: locus::NodeName = "n1@127.0.0.1".parse().unwrap();
+        me.connect(&target).await.unwrap();
+        let before = cpu_seconds(n1.pid());
+        let start = Instant::now();
+        for _ in 0..2_000 {
+            let who: locus::NodeName = me
+                .rpc()
+                .call(&target, "node.self", (), DEADLINE)
+                .await
+                .unwrap();
+            assert_eq!(who, target);
+        }
+        let busy = cpu_seconds(n1.pid()) - before;
+        println!(
+            "2,000 calls in {:?}: the callee used {busy:.3} s of CPU",
+            start.elapsed()
+        );
+        // Past the spin window (20 ms), give the node two seconds of silence.
+        let idle_from = cpu_seconds(n1.pid());
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let idle = cpu_seconds(n1.pid()) - idle_from;
+        println!("two idle seconds: the callee used {idle:.3} s of CPU");
+        // A spinning reader would burn close to 2 s; a sleeping node, a tick or two at most.
+        assert!(
+            idle < 0.1,
+            "an idle node used {idle:.3} s of CPU in 2 s: something still spins"
+        );
+        assert_eq!(me.nodes(), vec![target.clone()], "the connection stays up");
+        me.shutdown().await;
+    });
+    drop(n1);
+}

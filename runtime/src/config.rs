@@ -16,6 +16,7 @@
 //! | `dist_port` | a fixed distribution port, no port mapper | |
 //! | `port_range` | distribution ports to choose from, `9100-9155` | any free port |
 //! | `tick_time` | seconds of silence before a peer is down | 60 |
+//! | `spin_us` | microseconds a connection polls after traffic before it sleeps (0 to 100,000) | 100 |
 //! | `hidden` | run hidden | false |
 //! | `strategy` | `static`, `local-epmd`, `epmd-hosts`, `gossip`, `dns`, `dns-srv` | none |
 //! | `hosts` | nodes (`static`) or hosts (`epmd-hosts`), comma-separated or a TOML array | |
@@ -91,6 +92,7 @@ const SETTINGS: &[&str] = &[
     "dist_port",
     "port_range",
     "tick_time",
+    "spin_us",
     "hidden",
     "strategy",
     "hosts",
@@ -461,6 +463,11 @@ impl Config {
         if let Some(t) = self.duration("tick_time")? {
             b = b.tick_time(t);
         }
+        if let Some(us) = self.parse("spin_us", "microseconds from 0 to 100000", |v| {
+            v.parse::<u64>().ok().filter(|&us| us <= 100_000)
+        })? {
+            b = b.spin(Duration::from_micros(us));
+        }
         if let Some(h) = self.flag_bool("hidden")? {
             b = b.hidden(h);
         }
@@ -770,6 +777,14 @@ mod tests {
         let c = Config::new().set("port_range", "9000-8000").unwrap();
         let e = c.node_builder().unwrap_err().to_string();
         assert!(e.contains("port_range"), "{e}");
+
+        for bad in ["200000", "-1", "fast"] {
+            let c = Config::new().set("spin_us", bad).unwrap();
+            let e = c.node_builder().unwrap_err().to_string();
+            assert!(e.contains("spin_us") && e.contains("100000"), "{e}");
+        }
+        let c = Config::new().set("spin_us", "0").unwrap();
+        assert!(format!("{:?}", c.node_builder().unwrap()).contains("spin: Some(0ns)"));
     }
 
     #[test]

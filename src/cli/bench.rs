@@ -277,3 +277,61 @@ pub(crate) async fn tcp_echo() -> Result<(), String> {
         }
     }
 }
+
+/// `__tcp-echo --spin`: as [`tcp_echo`], on a blocking thread that busy-polls a
+/// non-blocking socket, so no wake-up is ever paid: the floor for a transport that spins.
+pub(crate) fn tcp_echo_spinning() -> Result<(), String> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    say(port);
+    let (mut s, _) = listener.accept().map_err(|e| e.to_string())?;
+    s.set_nodelay(true).map_err(|e| e.to_string())?;
+    s.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let mut buf = Vec::new();
+    loop {
+        let mut len = [0u8; 4];
+        if read_exact_spinning(&mut s, &mut len).is_err() {
+            return Ok(());
+        }
+        let n = u32::from_be_bytes(len) as usize;
+        buf.resize(4 + n, 0);
+        buf[..4].copy_from_slice(&len);
+        if read_exact_spinning(&mut s, &mut buf[4..]).is_err()
+            || write_all_spinning(&mut s, &buf).is_err()
+        {
+            return Ok(());
+        }
+    }
+}
+
+/// Fills `buf` from a non-blocking socket, polling without ever sleeping.
+fn read_exact_spinning(s: &mut std::net::TcpStream, buf: &mut [u8]) -> std::io::Result<()> {
+    use std::io::Read;
+    let mut at = 0;
+    while at < buf.len() {
+        match s.read(&mut buf[at..]) {
+            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => at += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::hint::spin_loop(),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Writes all of `buf` to a non-blocking socket, polling without ever sleeping.
+fn write_all_spinning(s: &mut std::net::TcpStream, buf: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut at = 0;
+    while at < buf.len() {
+        match s.write(&buf[at..]) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => at += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::hint::spin_loop(),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}

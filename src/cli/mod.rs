@@ -134,7 +134,12 @@ enum Command {
     Demo,
     /// A raw TCP echo server for the bench floor (internal).
     #[command(hide = true, name = "__tcp-echo")]
-    TcpEcho,
+    TcpEcho {
+        /// Busy-poll a non-blocking socket on a thread instead of parking in tokio (the
+        /// floor a spinning transport can reach).
+        #[arg(long)]
+        spin: bool,
+    },
 }
 
 /// `locus node`: every setting can also come from `LOCUS_<SETTING>` or a `--config` file
@@ -171,6 +176,10 @@ struct NodeArgs {
     /// Seconds of silence before a peer is declared down [env: LOCUS_TICK_TIME].
     #[arg(long)]
     tick_time: Option<String>,
+    /// Microseconds each connection keeps polling after traffic before it sleeps; 0 turns
+    /// the spin off [env: LOCUS_SPIN_US].
+    #[arg(long)]
+    spin_us: Option<String>,
     /// This node's TLS certificate chain, PEM [env: LOCUS_TLS_CERT].
     #[arg(long)]
     tls_cert: Option<String>,
@@ -255,7 +264,7 @@ impl NodeArgs {
     fn config(&self) -> Result<Config, String> {
         let mut config = Config::load(self.config.as_deref()).map_err(|e| e.to_string())?;
         let c = &self.cluster;
-        let flags: [(&str, Option<&String>); 27] = [
+        let flags: [(&str, Option<&String>); 28] = [
             ("tls_cert", self.tls_cert.as_ref()),
             ("tls_key", self.tls_key.as_ref()),
             ("tls_ca", self.tls_ca.as_ref()),
@@ -269,6 +278,7 @@ impl NodeArgs {
             ("dist_port", self.dist_port.as_ref()),
             ("port_range", self.port_range.as_ref()),
             ("tick_time", self.tick_time.as_ref()),
+            ("spin_us", self.spin_us.as_ref()),
             ("strategy", c.strategy.as_ref()),
             ("hosts", c.hosts.as_ref()),
             ("sync_optional", c.sync_optional.as_ref()),
@@ -355,7 +365,8 @@ pub(crate) fn main() -> ExitCode {
             } => observer(&node, listen, &common).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Demo => demo::run().await,
-            Command::TcpEcho => bench::tcp_echo().await,
+            Command::TcpEcho { spin: false } => bench::tcp_echo().await,
+            Command::TcpEcho { spin: true } => bench::tcp_echo_spinning(),
         }
         .map(|()| ExitCode::SUCCESS)
     });
