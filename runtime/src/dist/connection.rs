@@ -673,6 +673,7 @@ impl Conn {
 
     async fn read_loop(self: Arc<Self>, mut rd: Reader, node: Node) {
         let mut chunk = READ_CHUNK_MIN;
+        let mut grown = false;
         let mut buf = BytesMut::with_capacity(chunk);
         let mut last_data = Instant::now();
         let reason = 'conn: loop {
@@ -707,8 +708,9 @@ impl Conn {
                 Ok(n) => {
                     self.touch_rx();
                     self.stats.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
-                    if n >= room {
-                        chunk = (chunk * 2).min(READ_CHUNK_MAX);
+                    if n >= room && chunk < READ_CHUNK_MAX {
+                        chunk *= 2;
+                        grown = true;
                     }
                 }
             }
@@ -739,8 +741,9 @@ impl Conn {
                 }
             }
             // Room for the rest of a large frame, or for the next read. Asking only when
-            // room runs short lets the buffer reclaim the space of frames already handled
-            // instead of allocating afresh after every read.
+            // room runs short, and then for half a chunk, lets the buffer reclaim in place
+            // the space of frames already handled (what is left, a partial frame, moves to
+            // the front) instead of allocating, and faulting in, a fresh chunk every read.
             let want = match buf.get(..4) {
                 Some(p) => 4 + u32::from_be_bytes([p[0], p[1], p[2], p[3]]) as usize,
                 None => 0,
@@ -752,8 +755,10 @@ impl Conn {
                 buf = BytesMut::with_capacity(chunk.max(need));
             } else if need > room {
                 buf.reserve(need);
-            } else if room < chunk / 2 {
+            } else if std::mem::take(&mut grown) {
                 buf.reserve(chunk);
+            } else if room < chunk / 2 {
+                buf.reserve(chunk / 2);
             }
         };
         self.close(reason);

@@ -381,6 +381,7 @@ impl Node {
             return Err(Rejected {
                 error: crate::gen_server::CallError::NoProc,
                 reply_to: msg.reply_to,
+                from: msg.from,
             });
         };
         let limit = self
@@ -396,11 +397,11 @@ impl Node {
             return Err(Rejected {
                 error: crate::gen_server::CallError::Overloaded(limit),
                 reply_to: msg.reply_to,
+                from: msg.from,
             });
         }
-        let from = msg.from.clone();
-        let type_name = msg.type_name.to_owned();
-        let rejected = match cell.deliver_remote(msg) {
+        let type_name = msg.type_name;
+        let mut rejected = match cell.deliver_remote(msg) {
             Ok(()) => return Ok(()),
             Err(r) => r,
         };
@@ -408,8 +409,8 @@ impl Node {
             self.count_undeliverable();
             tracing::debug!(to = %cell.core().pid(), %type_name, error = %rejected.error, "undeliverable message");
             cell.push_signal(SysSignal::Unexpected(Unexpected {
-                from,
-                type_name,
+                from: rejected.from.take(),
+                type_name: type_name.to_owned(),
                 error: rejected.error.to_string(),
             }));
         }

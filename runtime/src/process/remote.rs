@@ -129,6 +129,8 @@ pub(crate) struct Incoming<'a> {
 pub(crate) struct Rejected {
     pub(crate) error: CallError,
     pub(crate) reply_to: Option<RemoteReplyTo>,
+    /// The sender, for the process's report of a message it could not take.
+    pub(crate) from: Option<Pid>,
 }
 
 impl Rejected {
@@ -136,6 +138,7 @@ impl Rejected {
         Rejected {
             error: CallError::BadType(format!("{} (the process takes {expected})", msg.type_name)),
             reply_to: msg.reply_to,
+            from: msg.from,
         }
     }
 
@@ -143,6 +146,7 @@ impl Rejected {
         Rejected {
             error: CallError::BadType(format!("{}: {error}", msg.type_name)),
             reply_to: msg.reply_to,
+            from: msg.from,
         }
     }
 }
