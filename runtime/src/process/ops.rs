@@ -381,7 +381,6 @@ impl Node {
             return Err(Rejected {
                 error: crate::gen_server::CallError::NoProc,
                 reply_to: msg.reply_to,
-                from: msg.from,
             });
         };
         let limit = self
@@ -397,11 +396,13 @@ impl Node {
             return Err(Rejected {
                 error: crate::gen_server::CallError::Overloaded(limit),
                 reply_to: msg.reply_to,
-                from: msg.from,
             });
         }
+        // Kept for the report of a message the process cannot take (the type name stays
+        // borrowed from the frame: nothing is copied for a message that is taken).
+        let from = msg.from.clone();
         let type_name = msg.type_name;
-        let mut rejected = match cell.deliver_remote(msg) {
+        let rejected = match cell.deliver_remote(msg) {
             Ok(()) => return Ok(()),
             Err(r) => r,
         };
@@ -409,7 +410,7 @@ impl Node {
             self.count_undeliverable();
             tracing::debug!(to = %cell.core().pid(), %type_name, error = %rejected.error, "undeliverable message");
             cell.push_signal(SysSignal::Unexpected(Unexpected {
-                from: rejected.from.take(),
+                from,
                 type_name: type_name.to_owned(),
                 error: rejected.error.to_string(),
             }));

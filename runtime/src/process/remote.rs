@@ -129,8 +129,6 @@ pub(crate) struct Incoming<'a> {
 pub(crate) struct Rejected {
     pub(crate) error: CallError,
     pub(crate) reply_to: Option<RemoteReplyTo>,
-    /// The sender, for the process's report of a message it could not take.
-    pub(crate) from: Option<Pid>,
 }
 
 impl Rejected {
@@ -138,7 +136,6 @@ impl Rejected {
         Rejected {
             error: CallError::BadType(format!("{} (the process takes {expected})", msg.type_name)),
             reply_to: msg.reply_to,
-            from: msg.from,
         }
     }
 
@@ -146,7 +143,6 @@ impl Rejected {
         Rejected {
             error: CallError::BadType(format!("{}: {error}", msg.type_name)),
             reply_to: msg.reply_to,
-            from: msg.from,
         }
     }
 }
