@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use support::os::{OsNode, example};
+use support::os::{OsNode, example, run};
 use support::{DEADLINE, free_port};
 
 /// Starts `name` of example `which` on port mapper `epmd`, joining `hosts`, and waits
@@ -25,6 +25,23 @@ fn start(which: &str, name: &str, epmd: u16, hosts: &[&str], extra: &[&str]) -> 
     let mut node = OsNode::spawn(name, cmd);
     node.expect_prefix(&format!("ready {name}"));
     node
+}
+
+/// Waits until `node` lists each of `peers` (asked with `locus nodes`): a joining node
+/// prints `ready` once its side of the connection is up, a moment before the other side's.
+fn wait_for_peers(node: &str, epmd: u16, peers: &[&str]) {
+    let epmd = epmd.to_string();
+    let start = Instant::now();
+    loop {
+        let (ok, out) = run(&["nodes", node, "--cookie", "examples", "--epmd-port", &epmd]);
+        if ok && peers.iter().all(|p| out.lines().any(|l| l == *p)) {
+            return;
+        }
+        assert!(
+            start.elapsed() < DEADLINE,
+            "{node} did not list {peers:?} within {DEADLINE:?}: {out}"
+        );
+    }
 }
 
 #[test]
@@ -46,6 +63,7 @@ fn ping_calls_the_ping_server_of_every_node() {
     let mut n1 = start("ping", "n1@127.0.0.1", epmd, &[], &[]);
     let mut n2 = start("ping", "n2@127.0.0.1", epmd, &["n1@127.0.0.1"], &[]);
     let mut n3 = start("ping", "n3@127.0.0.1", epmd, &["n1@127.0.0.1"], &[]);
+    wait_for_peers("n1@127.0.0.1", epmd, &["n2@127.0.0.1", "n3@127.0.0.1"]);
     n1.send_line("nodes");
     n1.expect_line("Node.list with both peers", |l| {
         l == "[n2@127.0.0.1, n3@127.0.0.1]"
@@ -75,6 +93,11 @@ fn multicall_gathers_every_nodes_answer_on_the_caller_and_names_bad_nodes() {
         epmd,
         &["barry@127.0.0.1"],
         &[],
+    );
+    wait_for_peers(
+        "barry@127.0.0.1",
+        epmd,
+        &["maurice@127.0.0.1", "robin@127.0.0.1"],
     );
     barry.send_line("multicall ghost@127.0.0.1");
     barry.expect(
@@ -305,6 +328,10 @@ fn progress_of_a_download_reaches_every_node() {
     let mut nodes: Vec<OsNode> = Vec::new();
     for (i, name) in names.iter().enumerate() {
         nodes.push(start("progress", name, epmd, &names[..i], &fast));
+    }
+    for name in names {
+        let others: Vec<&str> = names.iter().copied().filter(|n| *n != name).collect();
+        wait_for_peers(name, epmd, &others);
     }
     nodes[0].send_line("download big.iso 4 on n3@127.0.0.1");
     nodes[0].expect("requested big.iso on n3@127.0.0.1");
