@@ -715,7 +715,9 @@ impl Conn {
                 }
             }
             let bursty = match frame::check(&buf, self.max_frame) {
-                Ok(Some(len)) => matches!(frame::check(&buf[len..], self.max_frame), Ok(Some(_))),
+                Ok(Some(len)) => buf
+                    .get(len..)
+                    .is_some_and(|rest| matches!(frame::check(rest, self.max_frame), Ok(Some(_)))),
                 _ => false,
             };
             self.bursty.store(bursty, Ordering::Relaxed);

@@ -296,6 +296,16 @@ impl Global {
                     return match result {
                         Ok(()) => Ok(()),
                         Err(e) => {
+                            // Other nodes may have taken the registration this node refused.
+                            for n in &locked {
+                                let _ = self
+                                    .server(n)
+                                    .call(server::Request::Remove {
+                                        name: name.to_owned(),
+                                        pid: pid.clone(),
+                                    })
+                                    .await;
+                            }
                             self.release(&locked, name, lock).await;
                             Err(e.into_error(name, pid))
                         }
@@ -357,13 +367,20 @@ impl Global {
 pub(crate) enum Refusal {
     NoProc,
     HasName,
+    /// The name got an owner between the lock and the commit (a partition healed), and the
+    /// resolver keeps that one.
+    Taken(Pid),
 }
 
 impl Refusal {
-    fn into_error(self, _name: &str, pid: &Pid) -> GlobalError {
+    fn into_error(self, name: &str, pid: &Pid) -> GlobalError {
         match self {
             Refusal::NoProc => GlobalError::NoProc(pid.clone()),
             Refusal::HasName => GlobalError::HasName(pid.clone()),
+            Refusal::Taken(holder) => GlobalError::Taken {
+                name: name.to_owned(),
+                holder,
+            },
         }
     }
 }

@@ -114,6 +114,30 @@ impl GlobalServer {
         }
     }
 
+    /// Commits a registration. The name may have got another owner since it was locked (a
+    /// partition healed and a peer's sync brought it): then the resolver decides, as for a
+    /// sync, and a registration that loses is refused rather than installed.
+    fn commit(&mut self, ctx: &mut ServerCtx<Self>, name: &str, reg: Registration) -> Reply {
+        let node = ctx.node().clone();
+        let current = node.global_table().names.read().get(name).cloned();
+        match current {
+            Some(current) if current.pid != reg.pid => {
+                let resolver = node.global_table().resolver.read().clone();
+                match resolver(name, &current, &reg) {
+                    Keep::First => Reply::Refused(Refusal::Taken(current.pid)),
+                    Keep::Second => {
+                        self.merge(ctx, vec![(name.to_owned(), reg)]);
+                        Reply::Done
+                    }
+                }
+            }
+            _ => {
+                self.insert(ctx, name, reg);
+                Reply::Done
+            }
+        }
+    }
+
     /// Merges a peer's names into the table, resolving names with two owners.
     fn merge(&mut self, ctx: &mut ServerCtx<Self>, names: Vec<(String, Registration)>) {
         let node = ctx.node().clone();
@@ -205,14 +229,28 @@ impl GenServer for GlobalServer {
                 if self.locks.get(&name).is_some_and(|(l, _)| *l == lock) {
                     self.locks.remove(&name);
                 }
-                let node = ctx.node();
+                let node = ctx.node().clone();
                 if node.is_local(&reg.pid) && !node.is_alive(&reg.pid) {
                     Reply::Refused(Refusal::NoProc)
                 } else if node.is_local(&reg.pid) && self.owners.contains_key(&reg.pid) {
                     Reply::Refused(Refusal::HasName)
                 } else {
-                    self.insert(ctx, &name, reg);
-                    Reply::Done
+                    let reply = self.commit(ctx, &name, reg.clone());
+                    if matches!(reply, Reply::Done) && node.is_local(&reg.pid) {
+                        // Nodes that connected after the lock was taken did not take part:
+                        // they learn the name as from a sync, and resolve a clash alike.
+                        for peer in node.nodes() {
+                            Self::tell(
+                                &node,
+                                &peer,
+                                PeerMsg::Sync {
+                                    node: node.name().clone(),
+                                    names: vec![(name.clone(), reg.clone())],
+                                },
+                            );
+                        }
+                    }
+                    reply
                 }
             }
             Request::Remove { name, pid } => {
@@ -263,5 +301,71 @@ impl GenServer for GlobalServer {
             _ => {}
         }
         Flow::Continue
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::process::Ctx;
+
+    fn idle(node: &Node) -> Pid {
+        node.spawn(|mut ctx: Ctx<()>| async move {
+            ctx.recv().await;
+        })
+        .pid()
+        .clone()
+    }
+
+    async fn commit(node: &Node, name: &str, pid: &Pid, registered_at: u64) -> Reply {
+        Client::<GlobalServer>::new(node, super::super::SERVER)
+            .call(Request::Commit {
+                name: name.to_owned(),
+                reg: Registration {
+                    pid: pid.clone(),
+                    registered_at,
+                },
+                lock: 1,
+            })
+            .await
+            .unwrap()
+    }
+
+    /// A registration whose commit lands after a healing partition's sync brought the
+    /// name another owner is resolved as a sync would be: it used to overwrite the owner
+    /// on its own node only, leaving the cluster with two answers.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_commit_that_raced_with_a_sync_goes_through_the_resolver() {
+        let node = Node::builder().start().await.unwrap();
+        let first = idle(&node);
+        node.global().register("x", &first).await.unwrap();
+        let registered_at = node.global_table().names.read()["x"].registered_at;
+
+        // A later registration loses to the owner in place and is refused, naming it.
+        let later = idle(&node);
+        let reply = commit(&node, "x", &later, registered_at + 1_000).await;
+        assert!(
+            matches!(&reply, Reply::Refused(Refusal::Taken(p)) if p == &first),
+            "{reply:?}"
+        );
+        assert_eq!(node.global().whereis("x"), Some(first.clone()));
+        assert!(node.is_alive(&later));
+
+        // An earlier one wins: it takes the name and the owner in place is told to go.
+        let watch = node.watch(&first);
+        let earlier = idle(&node);
+        let reply = commit(&node, "x", &earlier, registered_at.saturating_sub(1_000)).await;
+        assert!(matches!(reply, Reply::Done), "{reply:?}");
+        assert_eq!(node.global().whereis("x"), Some(earlier));
+        let reason = tokio::time::timeout(std::time::Duration::from_secs(10), watch)
+            .await
+            .unwrap();
+        assert!(
+            reason.to_string().contains("global name conflict"),
+            "{reason}"
+        );
+        node.shutdown().await;
     }
 }
