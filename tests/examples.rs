@@ -41,6 +41,8 @@ fn wait_for_peers(node: &str, epmd: u16, peers: &[&str]) {
             start.elapsed() < DEADLINE,
             "{node} did not list {peers:?} within {DEADLINE:?}: {out}"
         );
+        // A poll interval between attempts, not a wait for the event.
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

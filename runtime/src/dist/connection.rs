@@ -152,10 +152,11 @@ const READ_CHUNK_MIN: usize = 4 * 1024;
 /// ...and doubles it, up to this, each time a read fills all the room it had.
 const READ_CHUNK_MAX: usize = 64 * 1024;
 
-/// Whether some connection of this process is spinning. One at a time: its yields poll
-/// the sockets of every connection (tokio's I/O driver runs at each yield), so one hot
-/// thread serves them all, and the spin costs at most one core however many connections
-/// (a 100-node mesh in one process has 9,900) have just seen traffic.
+/// Whether some connection of this process is spinning. One at a time, so the spin costs
+/// at most one core however many connections (a 100-node mesh in one process has 9,900)
+/// have just seen traffic; the others park, and the spinner's yields also let tokio poll
+/// the runtime's sockets when no other worker is polling them, which keeps their wake-ups
+/// on a hot thread too.
 static SPINNING: AtomicBool = AtomicBool::new(false);
 
 /// The right to spin, held while a reader spins.

@@ -284,32 +284,20 @@ impl Global {
                         reg: reg.clone(),
                         lock,
                     };
-                    let mut result = Ok(());
-                    for n in &locked {
-                        match self.server(n).call(commit.clone()).await {
-                            Ok(server::Reply::Refused(e)) if n == self.node.name() => {
-                                result = Err(e)
-                            }
-                            _ => {}
-                        }
+                    // This node first: if it refuses (the process died, already has a
+                    // name, or the name got an owner that the resolver keeps), no other
+                    // node has taken the registration, and the locks are let go.
+                    let me = self.node.name();
+                    if let Ok(server::Reply::Refused(e)) =
+                        self.server(me).call(commit.clone()).await
+                    {
+                        self.release(&locked, name, lock).await;
+                        return Err(e.into_error(name, pid));
                     }
-                    return match result {
-                        Ok(()) => Ok(()),
-                        Err(e) => {
-                            // Other nodes may have taken the registration this node refused.
-                            for n in &locked {
-                                let _ = self
-                                    .server(n)
-                                    .call(server::Request::Remove {
-                                        name: name.to_owned(),
-                                        pid: pid.clone(),
-                                    })
-                                    .await;
-                            }
-                            self.release(&locked, name, lock).await;
-                            Err(e.into_error(name, pid))
-                        }
-                    };
+                    for n in locked.iter().filter(|n| *n != me) {
+                        let _ = self.server(n).call(commit.clone()).await;
+                    }
+                    return Ok(());
                 }
                 Err(GlobalError::Busy(_)) => {
                     self.release(&locked, name, lock).await;

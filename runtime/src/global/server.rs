@@ -101,7 +101,8 @@ impl GlobalServer {
             .insert(name.to_owned(), reg);
     }
 
-    /// Removes `name` if `pid` still holds it.
+    /// Removes `name` if `pid` still holds it (and stops watching `pid` for that name; a
+    /// pid's monitor for another name stays).
     fn remove(&mut self, ctx: &mut ServerCtx<Self>, name: &str, pid: &Pid) {
         let table = ctx.node().global_table();
         let mut names = table.names.write();
@@ -109,7 +110,9 @@ impl GlobalServer {
             names.remove(name);
         }
         drop(names);
-        if let Some((m, _)) = self.owners.remove(pid) {
+        if self.owners.get(pid).is_some_and(|(_, held)| held == name)
+            && let Some((m, _)) = self.owners.remove(pid)
+        {
             ctx.demonitor(m);
         }
     }
@@ -331,6 +334,35 @@ mod tests {
             })
             .await
             .unwrap()
+    }
+
+    /// A pid refused a second name keeps the watch on its first: when it dies, the first
+    /// name is freed (a stray removal of the second name does not drop that watch).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refused_second_name_leaves_the_first_one_watched() {
+        let node = Node::builder().start().await.unwrap();
+        let p = idle(&node);
+        node.global().register("y", &p).await.unwrap();
+        assert!(node.global().register("x", &p).await.is_err());
+        let reply = Client::<GlobalServer>::new(&node, super::super::SERVER)
+            .call(Request::Remove {
+                name: "x".to_owned(),
+                pid: p.clone(),
+            })
+            .await
+            .unwrap();
+        assert!(matches!(reply, Reply::Done));
+        assert_eq!(node.global().whereis("y"), Some(p.clone()));
+        node.exit(&p, ExitReason::Kill);
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        while node.global().whereis("y").is_some() {
+            assert!(
+                Instant::now() < deadline,
+                "y still points at a dead process"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        node.shutdown().await;
     }
 
     /// A registration whose commit lands after a healing partition's sync brought the
