@@ -17,7 +17,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use locus::{Node, NodeEvent, NodeName};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 mod support;
 use support::ping::{PingServer, PingServerClient};
@@ -36,68 +36,71 @@ fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
-/// A `locus node` in its own process.
-struct Callee(Child);
+/// A process of the `locus` binary, killed when dropped.
+struct Locus(Child);
 
-impl Callee {
-    fn start(name: &str, epmd: u16) -> Callee {
+impl Locus {
+    /// Runs `locus ARGS` and returns it with the first line it prints.
+    fn run(args: &[&str]) -> (Locus, String) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_locus"))
-            .args([
-                "node",
-                "--name",
-                name,
-                "--cookie",
-                COOKIE,
-                "--epmd-port",
-                &epmd.to_string(),
-            ])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("start locus node");
+            .expect("start locus");
         let mut line = String::new();
         BufReader::new(child.stdout.as_mut().unwrap())
             .read_line(&mut line)
             .unwrap();
+        (Locus(child), line)
+    }
+
+    /// A `locus node` named `name`, once it is ready.
+    fn node(name: &str, epmd: u16) -> Locus {
+        let epmd = epmd.to_string();
+        let (node, line) = Locus::run(&[
+            "node",
+            "--name",
+            name,
+            "--cookie",
+            COOKIE,
+            "--epmd-port",
+            &epmd,
+        ]);
         assert!(line.starts_with("ready"), "{line}");
-        Callee(child)
+        node
+    }
+
+    /// This binary's TCP echo server (`__tcp-echo` and `args`) and its port.
+    fn echo(args: &[&str]) -> (Locus, u16) {
+        let (echo, line) = Locus::run(&[&["__tcp-echo"], args].concat());
+        (echo, line.trim().parse().unwrap())
     }
 }
 
-impl Drop for Callee {
+impl Drop for Locus {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
 }
 
-/// p50 of a request/response of `payload` bytes over loopback TCP, to a tokio echo server
-/// in another process.
-async fn tcp_floor(payload: usize, rounds: usize) -> Duration {
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_locus"))
-        .arg("__tcp-echo")
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    tokio::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .await
-        .unwrap();
-    let port: u16 = line.trim().parse().unwrap();
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .unwrap();
-    s.set_nodelay(true).unwrap();
+/// A length-prefixed request of `payload` bytes, as the echo servers take it.
+fn echo_request(payload: usize) -> Vec<u8> {
     let mut msg = (payload as u32).to_be_bytes().to_vec();
     msg.extend(std::iter::repeat_n(0xa5u8, payload));
-    let mut back = vec![0u8; msg.len()];
+    msg
+}
+
+/// The p50 of `rounds` timed round trips, after a tenth as many untimed ones.
+async fn p50_of_rounds<F: Future<Output = ()>>(
+    rounds: usize,
+    mut round: impl FnMut() -> F,
+) -> Duration {
     let mut lat = Vec::with_capacity(rounds);
     for i in 0..rounds + rounds / 10 {
         let t = Instant::now();
-        s.write_all(&msg).await.unwrap();
-        s.read_exact(&mut back).await.unwrap();
+        round().await;
         if i >= rounds / 10 {
             lat.push(t.elapsed());
         }
@@ -106,30 +109,40 @@ async fn tcp_floor(payload: usize, rounds: usize) -> Duration {
     percentile(&lat, 0.5)
 }
 
+/// p50 of a request/response of `payload` bytes over loopback TCP, to a tokio echo server
+/// in another process.
+async fn tcp_floor(payload: usize, rounds: usize) -> Duration {
+    let (_echo, port) = Locus::echo(&[]);
+    let s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    s.set_nodelay(true).unwrap();
+    let msg = echo_request(payload);
+    let (s, back) = (
+        &tokio::sync::Mutex::new(s),
+        &tokio::sync::Mutex::new(vec![0u8; msg.len()]),
+    );
+    let msg = &msg;
+    p50_of_rounds(rounds, move || async move {
+        let mut s = s.lock().await;
+        s.write_all(msg).await.unwrap();
+        s.read_exact(&mut back.lock().await).await.unwrap();
+    })
+    .await
+}
+
 /// p50 of the same request/response between two threads that busy-poll non-blocking
 /// sockets (`__tcp-echo --spin`): no wake-up is ever paid, the floor for a spinning
 /// transport.
 fn tcp_spin_floor(payload: usize, rounds: usize) -> Duration {
     use std::io::{ErrorKind, Read, Write};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_locus"))
-        .args(["__tcp-echo", "--spin"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let port: u16 = line.trim().parse().unwrap();
+    let (_echo, port) = Locus::echo(&["--spin"]);
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.set_nodelay(true).unwrap();
     s.set_nonblocking(true).unwrap();
-    let mut msg = (payload as u32).to_be_bytes().to_vec();
-    msg.extend(std::iter::repeat_n(0xa5u8, payload));
+    let msg = echo_request(payload);
     let mut back = vec![0u8; msg.len()];
-    let mut lat = Vec::with_capacity(rounds);
-    for i in 0..rounds + rounds / 10 {
-        let t = Instant::now();
+    let mut round = || {
         let mut at = 0;
         while at < msg.len() {
             match s.write(&msg[at..]) {
@@ -147,15 +160,12 @@ fn tcp_spin_floor(payload: usize, rounds: usize) -> Duration {
                 Err(e) => panic!("{e}"),
             }
         }
-        if i >= rounds / 10 {
-            lat.push(t.elapsed());
-        }
-    }
-    drop(s);
-    let _ = child.kill();
-    let _ = child.wait();
-    lat.sort();
-    percentile(&lat, 0.5)
+    };
+    // Every round is done by the time its future is made: nothing waits in this executor.
+    futures::executor::block_on(p50_of_rounds(rounds, || {
+        round();
+        std::future::ready(())
+    }))
 }
 
 fn bytes(payload: &[u8]) -> serde_bytes::ByteBuf {
@@ -268,7 +278,7 @@ async fn mesh(n: usize) -> Duration {
 /// Time from `kill -9` of a connected `locus node` to this node's `nodedown`.
 async fn nodedown_after_kill(node: &Node, epmd: u16, round: usize) -> Duration {
     let name = format!("victim{round}@127.0.0.1");
-    let mut victim = Callee::start(&name, epmd);
+    let mut victim = Locus::node(&name, epmd);
     let peer: NodeName = name.parse().unwrap();
     node.connect(&peer).await.unwrap();
     let mut events = node.node_events();
@@ -294,7 +304,7 @@ fn main() {
     rt.block_on(async move {
         tokio::spawn(async move {
             let epmd = free_port();
-            let _callee = Callee::start("callee@127.0.0.1", epmd);
+            let _callee = Locus::node("callee@127.0.0.1", epmd);
             let node = Node::builder()
                 .name("caller@127.0.0.1")
                 .cookie(COOKIE)
