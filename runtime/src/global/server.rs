@@ -121,24 +121,17 @@ impl GlobalServer {
     /// partition healed and a peer's sync brought it): then the resolver decides, as for a
     /// sync, and a registration that loses is refused rather than installed.
     fn commit(&mut self, ctx: &mut ServerCtx<Self>, name: &str, reg: Registration) -> Reply {
-        let node = ctx.node().clone();
-        let current = node.global_table().names.read().get(name).cloned();
-        match current {
-            Some(current) if current.pid != reg.pid => {
-                let resolver = node.global_table().resolver.read().clone();
-                match resolver(name, &current, &reg) {
-                    Keep::First => Reply::Refused(Refusal::Taken(current.pid)),
-                    Keep::Second => {
-                        self.merge(ctx, vec![(name.to_owned(), reg)]);
-                        Reply::Done
-                    }
-                }
-            }
-            _ => {
-                self.insert(ctx, name, reg);
-                Reply::Done
-            }
+        let table = ctx.node().global_table();
+        let current = table.names.read().get(name).cloned();
+        let resolver = table.resolver.read().clone();
+        if let Some(current) = current
+            && current.pid != reg.pid
+            && resolver(name, &current, &reg) == Keep::First
+        {
+            return Reply::Refused(Refusal::Taken(current.pid));
         }
+        self.merge(ctx, vec![(name.to_owned(), reg)]);
+        Reply::Done
     }
 
     /// Merges a peer's names into the table, resolving names with two owners.
