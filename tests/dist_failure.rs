@@ -11,7 +11,7 @@ use locus::{
     CallError, Ctx, ExitReason, Flow, GenServer, Node, Pid, RemoteCodec, ReplyHandle, ServerCtx,
     Signal,
 };
-use support::{cluster, within};
+use support::{cluster, eventually, within};
 use tokio::sync::mpsc;
 
 /// A process on `node` that reports every system signal it gets, after running `setup`.
@@ -227,7 +227,10 @@ async fn a_dropped_connection_fails_calls_and_fires_every_monitor_and_link_once(
     let b = &nodes[1];
     // Nothing more: a later signal is the next thing seen.
     a.connect(b.name()).await.unwrap();
-    b.disconnect(a.name());
+    // `connect` returns once a's side is up; b's side comes up a moment later, and
+    // disconnecting before that finds nothing to cut (as `Node.disconnect` returns false).
+    eventually("b lists a again", || b.nodes().contains(a.name())).await;
+    assert!(b.disconnect(a.name()));
     assert_eq!(
         within("next", watcher.recv()).await.unwrap(),
         format!("nodedown {} connection_closed", b.name())

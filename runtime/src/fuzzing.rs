@@ -11,14 +11,41 @@ use crate::dist::handshake::{self, Acceptor, Identity, Initiator, Status};
 use crate::node::NodeName;
 
 /// The frame layer as a connection's reader drives it: split a byte stream into frames
-/// (with a small limit, so "too large" is reachable), parse each, resolve its pids.
+/// (with a small limit, so "too large" is reachable), parse each, resolve its pids. A frame
+/// that repeats the last message's header must read, through [`frame::repeated_msg`], as
+/// the full parse reads it (the function panics if not: that is a bug to find).
 pub fn frames(data: &[u8]) {
     let known = NodeName::new("peer@127.0.0.1").ok();
+    let mut last_head: Vec<u8> = Vec::new();
     let mut rest = data;
     while let Ok(Some(len)) = frame::check(rest, 64 * 1024) {
         let Some(whole) = rest.get(..len) else { return };
-        if let (Ok(parsed), Some(known)) = (frame::parse(whole), &known) {
-            for pid in pids(&parsed) {
+        let parsed = frame::parse(whole);
+        if let Some(repeated) =
+            frame::repeated_msg(whole, &last_head).filter(|_| !last_head.is_empty())
+        {
+            match (&repeated, &parsed) {
+                (
+                    Ok((r, p)),
+                    Ok(frame::Frame::Msg {
+                        call_ref, payload, ..
+                    }),
+                ) => {
+                    assert_eq!(
+                        (r, p),
+                        (call_ref, payload),
+                        "a repeated header read differently"
+                    );
+                }
+                (Err(_), Err(_)) => {}
+                _ => panic!("a repeated header read {repeated:?}, the parse {parsed:?}"),
+            }
+        }
+        if let Ok(frame::Frame::Msg { head, .. }) = &parsed {
+            last_head = head.to_vec();
+        }
+        if let (Ok(parsed), Some(known)) = (&parsed, &known) {
+            for pid in pids(parsed) {
                 let _ = pid.to_pid(known);
             }
         }

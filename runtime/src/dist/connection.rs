@@ -28,13 +28,14 @@ use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::frame::{self, Addressee, EncodeFrameError, Frame, FrameError, WireDest, WirePid};
+use super::frame::{self, Addressee, EncodeFrameError, Frame, FrameError, WirePid};
+use super::last_msg::LastMsg;
 use super::{ConnectError, Dist};
 use crate::gen_server::CallError;
 use crate::node::{Node, NodeDownReason, NodeName};
 use crate::process::{
-    CallTable, Encode, EncodeError, ExitReason, Incoming, IncomingDest, MonitorRef, Pid,
-    RemoteReplyTo, ReplySink, WireKind,
+    CallTable, Encode, EncodeError, ExitReason, Incoming, MonitorRef, Pid, RemoteReplyTo,
+    ReplySink, WireKind,
 };
 
 /// Where a connection is in its life.
@@ -677,6 +678,7 @@ impl Conn {
         let mut grown = false;
         let mut buf = BytesMut::with_capacity(chunk);
         let mut last_data = Instant::now();
+        let mut last_msg = LastMsg::default();
         let reason = 'conn: loop {
             // Right after traffic, poll the socket for a moment before sleeping: waking a
             // parked thread costs tens of microseconds, more than a reply takes to come.
@@ -731,7 +733,7 @@ impl Conn {
                         }
                         let frame = buf.split_to(len).freeze();
                         self.stats.frames_in.fetch_add(1, Ordering::Relaxed);
-                        if let Err(e) = self.dispatch(&node, &frame) {
+                        if let Err(e) = self.dispatch(&node, &frame, &mut last_msg) {
                             tracing::warn!(peer = %self.peer, error = %e, "closing the connection: bad frame");
                             break 'conn NodeDownReason::ProtocolError(e.to_string());
                         }
@@ -763,10 +765,41 @@ impl Conn {
             } else if room < chunk / 2 {
                 buf.reserve(chunk / 2);
             }
+            if bursty {
+                tokio::task::yield_now().await;
+            }
         };
         self.close(reason);
         // The reader delivers the loss: after the last frame it delivered, once.
         self.teardown();
+    }
+
+    /// Hands a message (its header parsed into `header`) to the local process it names.
+    fn deliver_msg(self: &Arc<Self>, node: &Node, header: &LastMsg, call_ref: u64, payload: &[u8]) {
+        let reply_to = (header.kind == WireKind::Call).then(|| RemoteReplyTo {
+            sink: self.clone(),
+            call_ref,
+            from: header.from.clone(),
+        });
+        let Some(dest) = header.dest() else {
+            // A pid of another node or of an earlier incarnation of this one: gone.
+            if let Some(r) = reply_to {
+                r.fail(CallError::NoProc);
+            }
+            return;
+        };
+        let msg = Incoming {
+            kind: header.kind,
+            type_name: header.type_name(),
+            payload,
+            from: header.from.clone(),
+            reply_to,
+        };
+        if let Err(rejected) = node.deliver_incoming(dest, msg)
+            && let Some(r) = rejected.reply_to
+        {
+            r.fail(rejected.error);
+        }
     }
 
     /// A pid the peer names as its own (the sender of a link, exit or monitor): it must be
@@ -787,7 +820,17 @@ impl Conn {
             .then(|| node.local_pid(p.id))
     }
 
-    fn dispatch(self: &Arc<Self>, node: &Node, bytes: &Bytes) -> Result<(), FrameError> {
+    fn dispatch(
+        self: &Arc<Self>,
+        node: &Node,
+        bytes: &Bytes,
+        last: &mut LastMsg,
+    ) -> Result<(), FrameError> {
+        if let Some(repeated) = last.repeat(bytes) {
+            let (call_ref, payload) = repeated?;
+            self.deliver_msg(node, last, call_ref, payload);
+            return Ok(());
+        }
         match frame::parse(bytes)? {
             Frame::Tick => {}
             Frame::Msg {
@@ -797,36 +840,10 @@ impl Conn {
                 type_name,
                 call_ref,
                 payload,
+                head,
             } => {
-                let from = from.map(|p| p.to_pid(&self.peer)).transpose()?;
-                let reply_to = (kind == WireKind::Call).then(|| RemoteReplyTo {
-                    sink: self.clone(),
-                    call_ref,
-                    from: from.clone(),
-                });
-                let dest = match to {
-                    WireDest::Name(n) => Some(IncomingDest::Name(n)),
-                    WireDest::Pid(p) => self.local(node, p).map(|p| IncomingDest::Id(p.id())),
-                };
-                let Some(dest) = dest else {
-                    // A pid of another node or of an earlier incarnation of this one: gone.
-                    if let Some(r) = reply_to {
-                        r.fail(CallError::NoProc);
-                    }
-                    return Ok(());
-                };
-                let msg = Incoming {
-                    kind,
-                    type_name,
-                    payload,
-                    from,
-                    reply_to,
-                };
-                if let Err(rejected) = node.deliver_incoming(dest, msg)
-                    && let Some(r) = rejected.reply_to
-                {
-                    r.fail(rejected.error);
-                }
+                last.remember(node, &self.peer, head, kind, from, to, type_name)?;
+                self.deliver_msg(node, last, call_ref, payload);
             }
             Frame::Reply {
                 call_ref,

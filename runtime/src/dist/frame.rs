@@ -84,6 +84,9 @@ pub(crate) enum Frame<'a> {
         type_name: &'a str,
         call_ref: u64,
         payload: &'a [u8],
+        /// The header's bytes before the call reference: messages between the same two
+        /// processes repeat them exactly (see [`repeated_msg`]).
+        head: &'a [u8],
     },
     Reply {
         call_ref: u64,
@@ -240,6 +243,21 @@ fn reason(payload: &[u8]) -> Result<ExitReason, FrameError> {
     rmp_serde::from_slice(payload).map_err(|e| bad(format!("exit reason: {e}")))
 }
 
+/// The call reference and payload of a message frame whose header starts with `head`, the
+/// `head` of an earlier [`Frame::Msg`]; `None` if it does not start so.
+///
+/// Parsing reads a header front to back, so a frame that starts with the same bytes holds
+/// the same kind, pids, destination and type name: only the call reference is left to read.
+/// A stream of messages between two processes skips the parse and checks of the rest.
+pub(crate) fn repeated_msg<'a>(
+    frame: &'a [u8],
+    head: &[u8],
+) -> Option<Result<(u64, &'a [u8]), FrameError>> {
+    let rest = frame.get(4..)?.strip_prefix(head)?;
+    let mut rd = Rd(rest);
+    Some(rd.uint().map(|call_ref| (call_ref, rd.0)))
+}
+
 /// Decodes a whole frame (as returned by [`check`], length prefix included).
 pub(crate) fn parse(frame: &[u8]) -> Result<Frame<'_>, FrameError> {
     let body = frame.get(4..).ok_or_else(|| bad("no length prefix"))?;
@@ -261,6 +279,7 @@ pub(crate) fn parse(frame: &[u8]) -> Result<Frame<'_>, FrameError> {
             let from = rd.opt_pid()?;
             let to = rd.dest()?;
             let type_name = rd.str()?;
+            let head = &body[..body.len() - rd.0.len()];
             let call_ref = rd.uint()?;
             Frame::Msg {
                 kind,
@@ -269,6 +288,7 @@ pub(crate) fn parse(frame: &[u8]) -> Result<Frame<'_>, FrameError> {
                 type_name,
                 call_ref,
                 payload: rd.0,
+                head,
             }
         }
         REPLY => {
@@ -594,6 +614,7 @@ mod tests {
             type_name,
             call_ref,
             payload,
+            ..
         } = one(&buf)
         else {
             panic!()
@@ -821,6 +842,37 @@ mod tests {
             proptest::prop_assert_eq!(back.as_slice(), payload.as_slice());
             // And the pids resolve to what was sent.
             proptest::prop_assert_eq!(from.unwrap().to_pid(a.node()).unwrap(), a);
+        }
+
+        #[test]
+        fn a_repeated_header_reads_as_a_parse_does(
+            to_node in arb_node(),
+            type_name in ".{0,40}",
+            refs in (proptest::prelude::any::<u64>(), proptest::prelude::any::<u64>()),
+            payloads in (proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64), proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)),
+            other_id in 6u64..,
+        ) {
+            let a = pid("a@h", 1, 7);
+            let b = pid(&to_node, 5, 9);
+            let encode = |call_ref: u64, to: &Pid, payload: &[u8]| {
+                let mut buf = Vec::new();
+                msg(&mut buf, DEFAULT_MAX_FRAME, WireKind::Call, Some(&a), Addressee::Pid(to), &type_name, call_ref, |out| {
+                    rmp_serde::encode::write(out, &serde_bytes::Bytes::new(payload))
+                })
+                .unwrap();
+                buf
+            };
+            let first = encode(refs.0, &b, &payloads.0);
+            let Frame::Msg { head, .. } = one(&first) else { panic!("not a message") };
+            // The next message between the same processes: read from the head alone.
+            let second = encode(refs.1, &b, &payloads.1);
+            let Frame::Msg { call_ref, payload, head: again, .. } = one(&second) else { panic!("not a message") };
+            proptest::prop_assert_eq!(head, again);
+            let (r, p) = repeated_msg(&second, head).expect("same head").unwrap();
+            proptest::prop_assert_eq!((r, p), (call_ref, payload));
+            // A message to another process does not start with that head.
+            let other = encode(refs.1, &pid(&to_node, other_id, 9), &payloads.1);
+            proptest::prop_assert!(repeated_msg(&other, head).is_none());
         }
 
         #[test]

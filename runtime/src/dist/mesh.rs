@@ -357,7 +357,9 @@ impl Dist {
 
     pub(crate) fn disconnect(&self, peer: &NodeName) -> bool {
         match self.existing(peer) {
-            Some(c) if c.is_up() => {
+            // Listed but not yet up: `NodeUp` is going out. Closing fails the attempt, which
+            // then reports the loss (what `Node::nodes` showed is what can be cut).
+            Some(c) if c.is_up() || c.is_listed() => {
                 c.close(NodeDownReason::Disconnect);
                 true
             }

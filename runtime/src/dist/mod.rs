@@ -53,6 +53,7 @@ mod connection;
 pub mod epmd;
 pub(crate) mod frame;
 pub(crate) mod handshake;
+mod last_msg;
 mod mesh;
 mod net_kernel;
 mod remote;
