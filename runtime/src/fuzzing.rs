@@ -183,6 +183,22 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     frame::peers(&mut stream, &[(b.clone(), 4370)]);
     frame::bye(&mut stream);
     out.push(("frames", stream));
+    // Messages that repeat one header (the reader's shortcut), the call references of
+    // different encoded lengths.
+    let mut repeated = Vec::new();
+    for call_ref in [3, 4, 300, 1 << 40] {
+        let _ = frame::msg(
+            &mut repeated,
+            1 << 20,
+            WireKind::Call,
+            Some(&p1),
+            frame::Addressee::Pid(&p2),
+            "ping::PingCall",
+            call_ref,
+            |b| rmp_serde::encode::write(b, &call_ref),
+        );
+    }
+    out.push(("frames", repeated));
 
     if let (Some(peer), Some(me)) = (identity("peer@127.0.0.1"), identity("me@127.0.0.1")) {
         // What an acceptor reads: the initiator's hello (the proof needs the challenge).
