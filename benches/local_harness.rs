@@ -4,6 +4,7 @@
 //! ```text
 //! cargo bench --bench local_harness              # full run
 //! LOCUS_BENCH_QUICK=1 cargo bench --bench local_harness   # smoke run (small counts)
+//! LOCUS_BENCH_ONLY=call cargo bench --bench local_harness  # one section: memory, call, send
 //! ```
 //!
 //! The allocator is mimalloc (set below), as a production binary would choose; the `locus`
@@ -23,6 +24,12 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn quick() -> bool {
     std::env::var_os("LOCUS_BENCH_QUICK").is_some()
+}
+
+/// Whether to run `section` (`memory`, `call` or `send`): all of them, unless
+/// `LOCUS_BENCH_ONLY` names one (to profile a section alone).
+fn wants(section: &str) -> bool {
+    std::env::var("LOCUS_BENCH_ONLY").map_or(true, |only| only == section)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -159,14 +166,20 @@ fn main() {
             if q { "quick" } else { "full" }
         );
         // Memory first, before other phases leave freed memory behind in the allocator.
-        idle_processes(&node, if q { 10_000 } else { 100_000 }).await;
-        if !q {
-            idle_processes(&node, 1_000_000).await;
+        if wants("memory") {
+            idle_processes(&node, if q { 10_000 } else { 100_000 }).await;
+            if !q {
+                idle_processes(&node, 1_000_000).await;
+            }
         }
-        call_latency(&node, if q { 20_000 } else { 1_000_000 }).await;
-        let n = if q { 200_000 } else { 20_000_000 };
-        send_throughput(&node, 1, n, 256).await;
-        send_throughput(&node, 8, n, 256).await;
-        send_throughput(&node, 1, n, 0).await;
+        if wants("call") {
+            call_latency(&node, if q { 20_000 } else { 1_000_000 }).await;
+        }
+        if wants("send") {
+            let n = if q { 200_000 } else { 20_000_000 };
+            send_throughput(&node, 1, n, 256).await;
+            send_throughput(&node, 8, n, 256).await;
+            send_throughput(&node, 1, n, 0).await;
+        }
     });
 }

@@ -341,7 +341,7 @@ impl Rpc {
                 .node
                 .rpc_registry()
                 .run(self.node.clone(), function, args);
-            return match self.node.deadlines().timeout(timeout, run).await {
+            return match self.node.deadlines().timeout(timeout, Box::pin(run)).await {
                 Ok(r) => r,
                 Err(_) => Err(RpcError::Timeout),
             };

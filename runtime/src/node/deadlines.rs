@@ -1,22 +1,23 @@
 //! Timeouts for calls, cheaper than one tokio timer per call.
 //!
-//! A call that waits registers its deadline and waker in a sharded table (one short lock)
-//! and removes it when the reply comes (another). One sweeper task per node sleeps until
-//! the earliest deadline, wakes the waiters whose time has passed, and goes back to sleep;
-//! with no call waiting it sleeps until the next registration, so an idle node costs nothing.
+//! A call that waits registers its deadline and waker in a table and removes it when the
+//! reply comes. One sweeper task per node sleeps until the earliest deadline, wakes the
+//! waiters whose time has passed, and goes back to sleep; with no call waiting it sleeps
+//! until the next registration, so an idle node costs nothing.
 //!
 //! A tokio `timeout` costs several hundred nanoseconds per call here (timer wheel insertion
-//! and removal); this costs two uncontended locks.
+//! and removal). This costs two short locks on a shard that belongs to the calling thread
+//! (so they stay uncontended and in its cache) and a slot taken from, then given back to,
+//! that shard's free list: no allocation and no hashing.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use rustc_hash::FxHashMap;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -24,10 +25,18 @@ const SHARDS: usize = 16;
 /// `next_wake` when the sweeper is not sleeping towards a deadline: every registration
 /// then notifies it.
 const UNSET: u64 = u64::MAX;
+/// A shard this large and empty gives its memory back at the next sweep.
+const MAX_IDLE_SLOTS: usize = 1024;
+
+/// Hands each thread its own shard, round robin.
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    static THREAD_SHARD: usize = NEXT_SHARD.fetch_add(1, Ordering::Relaxed) % SHARDS;
+}
 
 pub(crate) struct Deadlines {
-    shards: [Mutex<FxHashMap<u64, Entry>>; SHARDS],
-    next_id: AtomicU64,
+    shards: [Mutex<Shard>; SHARDS],
     /// When the sweeper will next look, in nanoseconds since `epoch`.
     next_wake: AtomicU64,
     wake_sweeper: Notify,
@@ -35,9 +44,42 @@ pub(crate) struct Deadlines {
     epoch: Instant,
 }
 
+/// One shard's waiting calls, in slots reused through a free list.
+#[derive(Default)]
+struct Shard {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    /// Numbers registrations, so a removal finds its own entry and not a later one that
+    /// reuses the slot after the sweeper emptied it.
+    next_gen: u64,
+}
+
+struct Slot {
+    generation: u64,
+    /// `None` once removed or expired.
+    entry: Option<Entry>,
+}
+
 struct Entry {
     deadline: Instant,
     waker: Waker,
+}
+
+/// Where a registration lives.
+#[derive(Debug, Clone, Copy)]
+struct Key {
+    shard: usize,
+    index: usize,
+    generation: u64,
+}
+
+impl Shard {
+    /// The live entry `key` registered, if it is still there.
+    fn get_mut(&mut self, key: Key) -> Option<&mut Slot> {
+        self.slots
+            .get_mut(key.index)
+            .filter(|slot| slot.generation == key.generation && slot.entry.is_some())
+    }
 }
 
 /// The deadline passed first.
@@ -48,8 +90,7 @@ impl Deadlines {
     /// Creates the table and spawns its sweeper on `runtime`.
     pub(crate) fn start(runtime: &tokio::runtime::Handle) -> Arc<Self> {
         let deadlines = Arc::new(Self {
-            shards: std::array::from_fn(|_| Mutex::new(FxHashMap::default())),
-            next_id: AtomicU64::new(0),
+            shards: std::array::from_fn(|_| Mutex::new(Shard::default())),
             next_wake: AtomicU64::new(UNSET),
             wake_sweeper: Notify::new(),
             closed: AtomicBool::new(false),
@@ -66,13 +107,14 @@ impl Deadlines {
     }
 
     /// Runs `fut` until it completes or `timeout` passes. A timeout too large to represent
-    /// (such as `Duration::MAX`) never passes.
-    pub(crate) fn timeout<F: Future>(&self, timeout: Duration, fut: F) -> Timeout<'_, F> {
+    /// (such as `Duration::MAX`) never passes. (`fut` is `Unpin`, so the timeout holds it
+    /// in place: box a future that is not.)
+    pub(crate) fn timeout<F: Future + Unpin>(&self, timeout: Duration, fut: F) -> Timeout<'_, F> {
         Timeout {
             deadlines: self,
             deadline: Instant::now().checked_add(timeout),
-            id: None,
-            fut: Box::pin(fut),
+            key: None,
+            fut,
         }
     }
 
@@ -80,28 +122,46 @@ impl Deadlines {
         u64::try_from(t.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(UNSET - 1)
     }
 
-    fn shard(&self, id: u64) -> &Mutex<FxHashMap<u64, Entry>> {
-        &self.shards[(id as usize) % SHARDS]
-    }
-
-    fn register(&self, deadline: Instant, waker: &Waker) -> u64 {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        self.shard(id).lock().insert(
-            id,
-            Entry {
-                deadline,
-                waker: waker.clone(),
-            },
-        );
+    fn register(&self, deadline: Instant, waker: &Waker) -> Key {
+        let shard = THREAD_SHARD.with(|s| *s);
+        let key = {
+            let mut sh = self.shards[shard].lock();
+            let generation = sh.next_gen;
+            sh.next_gen += 1;
+            let slot = Slot {
+                generation,
+                entry: Some(Entry {
+                    deadline,
+                    waker: waker.clone(),
+                }),
+            };
+            let index = match sh.free.pop() {
+                Some(i) => {
+                    let i = i as usize;
+                    sh.slots[i] = slot;
+                    i
+                }
+                None => {
+                    sh.slots.push(slot);
+                    sh.slots.len() - 1
+                }
+            };
+            Key {
+                shard,
+                index,
+                generation,
+            }
+        };
         if self.nanos(deadline) < self.next_wake.load(Ordering::SeqCst) {
             self.wake_sweeper.notify_one();
         }
-        id
+        key
     }
 
     /// Refreshes the waker; false if the entry is gone, which means it expired.
-    fn refresh(&self, id: u64, waker: &Waker) -> bool {
-        match self.shard(id).lock().get_mut(&id) {
+    fn refresh(&self, key: Key, waker: &Waker) -> bool {
+        let mut sh = self.shards[key.shard].lock();
+        match sh.get_mut(key).and_then(|slot| slot.entry.as_mut()) {
             Some(entry) => {
                 if !entry.waker.will_wake(waker) {
                     entry.waker = waker.clone();
@@ -112,8 +172,18 @@ impl Deadlines {
         }
     }
 
-    fn deregister(&self, id: u64) {
-        self.shard(id).lock().remove(&id);
+    fn deregister(&self, key: Key) {
+        let removed = {
+            let mut sh = self.shards[key.shard].lock();
+            let removed = sh.get_mut(key).and_then(|slot| slot.entry.take());
+            if removed.is_some() {
+                // Slots are counted in u32 (a shard never holds 4 billion waiting calls).
+                sh.free.push(key.index as u32);
+            }
+            removed
+        };
+        // The waker (a reference to the caller's task) is dropped outside the lock.
+        drop(removed);
     }
 
     /// Wakes and removes every entry whose deadline has passed; returns the earliest
@@ -122,15 +192,24 @@ impl Deadlines {
         let mut next: Option<Instant> = None;
         let mut expired = Vec::new();
         for shard in &self.shards {
-            shard.lock().retain(|_, e| {
+            let mut sh = shard.lock();
+            let sh = &mut *sh;
+            for (i, slot) in sh.slots.iter_mut().enumerate() {
+                let Some(e) = &slot.entry else { continue };
                 if e.deadline <= now {
-                    expired.push(e.waker.clone());
-                    false
+                    if let Some(e) = slot.entry.take() {
+                        expired.push(e.waker);
+                    }
+                    sh.free.push(i as u32);
                 } else {
                     next = Some(next.map_or(e.deadline, |n| n.min(e.deadline)));
-                    true
                 }
-            });
+            }
+            if sh.slots.len() > MAX_IDLE_SLOTS && sh.free.len() == sh.slots.len() {
+                // A burst of calls is over: its slots go back.
+                sh.slots = Vec::new();
+                sh.free = Vec::new();
+            }
         }
         for w in expired {
             w.wake();
@@ -162,33 +241,33 @@ pub(crate) struct Timeout<'a, F> {
     deadlines: &'a Deadlines,
     /// `None`: no deadline.
     deadline: Option<Instant>,
-    id: Option<u64>,
-    fut: Pin<Box<F>>,
+    key: Option<Key>,
+    fut: F,
 }
 
-impl<F: Future> Future for Timeout<'_, F> {
+impl<F: Future + Unpin> Future for Timeout<'_, F> {
     type Output = Result<F::Output, Elapsed>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        if let Poll::Ready(v) = self.fut.as_mut().poll(cx) {
-            if let Some(id) = self.id.take() {
-                self.deadlines.deregister(id);
+        let this = &mut *self;
+        if let Poll::Ready(v) = Pin::new(&mut this.fut).poll(cx) {
+            if let Some(key) = this.key.take() {
+                this.deadlines.deregister(key);
             }
             return Poll::Ready(Ok(v));
         }
-        let Some(deadline) = self.deadline else {
+        let Some(deadline) = this.deadline else {
             return Poll::Pending;
         };
-        match self.id {
+        match this.key {
             None => {
-                let id = self.deadlines.register(deadline, cx.waker());
-                self.id = Some(id);
+                this.key = Some(this.deadlines.register(deadline, cx.waker()));
                 Poll::Pending
             }
-            Some(id) if self.deadlines.refresh(id, cx.waker()) => Poll::Pending,
+            Some(key) if this.deadlines.refresh(key, cx.waker()) => Poll::Pending,
             // The sweeper removed the entry: the deadline has passed.
             Some(_) => {
-                self.id = None;
+                this.key = None;
                 Poll::Ready(Err(Elapsed))
             }
         }
@@ -197,8 +276,8 @@ impl<F: Future> Future for Timeout<'_, F> {
 
 impl<F> Drop for Timeout<'_, F> {
     fn drop(&mut self) {
-        if let Some(id) = self.id.take() {
-            self.deadlines.deregister(id);
+        if let Some(key) = self.key.take() {
+            self.deadlines.deregister(key);
         }
     }
 }
@@ -223,7 +302,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_ready_future_wins_and_leaves_no_entry() {
         let d = Deadlines::start(&tokio::runtime::Handle::current());
-        let r = d.timeout(Duration::from_secs(5), async { 7 }).await;
+        let r = d
+            .timeout(Duration::from_secs(5), std::future::ready(7))
+            .await;
         assert_eq!(r, Ok(7));
         let (tx, rx) = tokio::sync::oneshot::channel::<u8>();
         let t = tokio::spawn({
@@ -233,7 +314,34 @@ mod tests {
         tokio::task::yield_now().await;
         tx.send(3).unwrap();
         assert_eq!(t.await.unwrap().unwrap(), Ok(3));
-        assert!(d.shards.iter().all(|s| s.lock().is_empty()));
+        assert!(
+            d.shards
+                .iter()
+                .all(|s| s.lock().slots.iter().all(|slot| slot.entry.is_none()))
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slot_reused_after_expiry_belongs_to_the_new_call() {
+        let d = Deadlines::start(&tokio::runtime::Handle::current());
+        let waker = Waker::noop();
+        let now = Instant::now();
+        let old = d.register(now + Duration::from_millis(10), waker);
+        assert_eq!(d.sweep(now + Duration::from_millis(20)), None);
+        // Same thread, same shard: the freed slot is taken again.
+        let new = d.register(now + Duration::from_secs(60), waker);
+        assert_eq!((new.shard, new.index), (old.shard, old.index));
+        assert!(
+            !d.refresh(old, waker),
+            "the expired call must see its deadline passed"
+        );
+        d.deregister(old);
+        assert!(
+            d.refresh(new, waker),
+            "removing the expired call removed the new one"
+        );
+        d.deregister(new);
+        assert!(!d.refresh(new, waker));
     }
 
     #[tokio::test(start_paused = true)]
