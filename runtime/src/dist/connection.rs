@@ -755,6 +755,15 @@ impl Conn {
             };
             let room = buf.capacity() - buf.len();
             let need = want.saturating_sub(buf.len());
+            if want > chunk / 2 && chunk < MAX_IDLE_BUFFER {
+                // Frames this large are coming: from now on keep room for two of them, so
+                // the next ones arrive whole in the buffer instead of being moved to a
+                // larger one halfway through (a copy of every large frame).
+                chunk = want
+                    .saturating_mul(2)
+                    .next_power_of_two()
+                    .min(MAX_IDLE_BUFFER);
+            }
             if buf.is_empty() && buf.capacity() > MAX_IDLE_BUFFER {
                 // A huge frame's buffer goes back once it has been handled.
                 buf = BytesMut::with_capacity(chunk.max(need));
