@@ -153,6 +153,10 @@ const READ_CHUNK_MIN: usize = 4 * 1024;
 /// ...and doubles it, up to this, each time a read fills all the room it had.
 const READ_CHUNK_MAX: usize = 64 * 1024;
 
+/// The largest chunk, for a connection that carries large frames (a 64 KiB payload's frame
+/// fits in half of it). A connection keeps its buffer, so this bounds what a busy one holds.
+const READ_CHUNK_LARGE: usize = 256 * 1024;
+
 /// Whether some connection of this process is spinning. One at a time, so the spin costs
 /// at most one core however many connections (a 100-node mesh in one process has 9,900)
 /// have just seen traffic; the others park, and the spinner's yields also let tokio poll
@@ -755,14 +759,15 @@ impl Conn {
             };
             let room = buf.capacity() - buf.len();
             let need = want.saturating_sub(buf.len());
-            if want > chunk / 2 && chunk < MAX_IDLE_BUFFER {
-                // Frames this large are coming: from now on keep room for two of them, so
-                // the next ones arrive whole in the buffer instead of being moved to a
-                // larger one halfway through (a copy of every large frame).
+            if want > chunk / 2 && chunk < READ_CHUNK_LARGE {
+                // Frames this large are coming: from now on ask for room for a whole one
+                // (half a chunk) whenever room runs short, so the next ones arrive whole
+                // in the buffer instead of being moved to a larger one halfway through (a
+                // copy of every large frame). Up to a limit: larger frames still move.
                 chunk = want
                     .saturating_mul(2)
                     .next_power_of_two()
-                    .min(MAX_IDLE_BUFFER);
+                    .min(READ_CHUNK_LARGE);
             }
             if buf.is_empty() && buf.capacity() > MAX_IDLE_BUFFER {
                 // A huge frame's buffer goes back once it has been handled.
@@ -982,7 +987,25 @@ impl Conn {
     /// Takes an up connection down (the first reason wins); the reader then tells everyone
     /// that depends on it. An attempt still connecting fails instead.
     pub(crate) fn close(&self, reason: NodeDownReason) {
-        if self.transition(|p| *p == Phase::Up, Phase::Down(reason.clone())) {
+        // One step decides between the two, so a connection that comes up meanwhile is not
+        // missed by both (taken down only if up, failed only if connecting).
+        let mut was_up = false;
+        let changed = self.phase.send_if_modified(|p| match p {
+            Phase::Up => {
+                *p = Phase::Down(reason.clone());
+                was_up = true;
+                true
+            }
+            Phase::Connecting => {
+                *p = Phase::Failed(Arc::new(ConnectError::Closed(reason.clone())));
+                true
+            }
+            Phase::Failed(_) | Phase::Down(_) => false,
+        });
+        if !changed {
+            return;
+        }
+        if was_up {
             // Gone from `Node::nodes` before its `NodeDown` goes out.
             self.listed.store(false, Ordering::SeqCst);
             tracing::info!(peer = %self.peer, %reason, "node down");
@@ -991,8 +1014,21 @@ impl Conn {
             out.open = false;
             out.buf = Vec::new();
         } else if let Some(this) = self.this.upgrade() {
-            // Still connecting: the attempt fails, and its queued calls with it.
-            this.fail(ConnectError::Closed(reason));
+            // Still connecting: the attempt failed, and its queued calls with it.
+            this.teardown();
+        }
+    }
+
+    /// Why a connection that was listed never came up: the reason it was closed with, or
+    /// `ConnectionClosed` if it failed otherwise.
+    pub(crate) fn closed_reason(&self) -> NodeDownReason {
+        match &*self.phase.borrow() {
+            Phase::Failed(e) => match &**e {
+                ConnectError::Closed(reason) => reason.clone(),
+                _ => NodeDownReason::ConnectionClosed,
+            },
+            Phase::Down(reason) => reason.clone(),
+            Phase::Connecting | Phase::Up => NodeDownReason::ConnectionClosed,
         }
     }
 

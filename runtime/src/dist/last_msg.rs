@@ -21,6 +21,9 @@ use super::frame::{self, FrameError, WireDest, WirePid};
 use crate::node::{Node, NodeName};
 use crate::process::{IncomingDest, Pid, WireKind};
 
+/// Buffers above this size are dropped rather than reused for the next header.
+const MAX_KEPT: usize = 4096;
+
 /// Where the remembered message goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Dest {
@@ -83,6 +86,10 @@ impl LastMsg {
         type_name: &str,
     ) -> Result<(), FrameError> {
         // Forget first: if the sender's pid does not resolve, nothing stale is left behind.
+        // A huge header (names can be as long as a frame) is not kept past the next one.
+        if self.head.capacity() > MAX_KEPT {
+            *self = LastMsg::default();
+        }
         self.head.clear();
         self.from = from.map(|p| p.to_pid(peer)).transpose()?;
         self.kind = kind;

@@ -357,8 +357,9 @@ impl Dist {
 
     pub(crate) fn disconnect(&self, peer: &NodeName) -> bool {
         match self.existing(peer) {
-            // Listed but not yet up: `NodeUp` is going out. Closing fails the attempt, which
-            // then reports the loss (what `Node::nodes` showed is what can be cut).
+            // Listed but not yet up: `NodeUp` is going out. Closing fails the attempt, and
+            // the task bringing it up then delivers `NodeDown(Disconnect)` (what
+            // `Node::nodes` showed is what can be cut).
             Some(c) if c.is_up() || c.is_listed() => {
                 c.close(NodeDownReason::Disconnect);
                 true
@@ -819,9 +820,10 @@ impl Dist {
             self.node_up(&peer.name);
         }
         if !conn.mark_up() {
-            // Failed or closed meanwhile (shutdown, a lost simultaneous race).
+            // Failed or closed meanwhile (shutdown, a lost simultaneous race, a disconnect):
+            // the `NodeUp` just delivered gets its `NodeDown` here, with the closing reason.
             if visible {
-                self.node_down(&peer.name, NodeDownReason::ConnectionClosed);
+                self.node_down(&peer.name, conn.closed_reason());
             }
             self.forget(&conn);
             return;
