@@ -46,10 +46,29 @@ pub(crate) fn last_epmd_port() -> u16 {
     LAST_EPMD.with(std::cell::Cell::get)
 }
 
-/// A port that was free a moment ago (for a private port mapper per test).
+/// A port (free for TCP and UDP on 127.0.0.1) for a test's port mapper, gossip or DNS
+/// server. Taken outside the kernel's ephemeral range (32768–60999 by default): a port
+/// that `bind(0)` handed out and this function released could be handed out again, to a
+/// node's listener or as the source port of a connection, before the test's server binds
+/// it. Each test process walks its own stretch of 10000–31999 and checks each port.
 pub(crate) fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 10_000;
+    const SPAN: u32 = 22_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7_919) % SPAN;
+    for _ in 0..SPAN {
+        let step = NEXT.fetch_add(1, Ordering::Relaxed);
+        let Ok(port) = u16::try_from(FIRST + (start + step) % SPAN) else {
+            continue;
+        };
+        let tcp = std::net::TcpListener::bind(("127.0.0.1", port));
+        let udp = std::net::UdpSocket::bind(("127.0.0.1", port));
+        if tcp.is_ok() && udp.is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {FIRST} and {}", FIRST + SPAN);
 }
 
 /// A distributed node `name@127.0.0.1` using the port mapper on `epmd_port`.
