@@ -12,7 +12,7 @@ use crate::node::NodeName;
 
 /// The frame layer as a connection's reader drives it: split a byte stream into frames
 /// (with a small limit, so "too large" is reachable), parse each, resolve its pids. A frame
-/// that repeats the last message's header must read, through [`frame::repeated_msg`], as
+/// that repeats the last message's header must read, through `frame::repeated_msg`, as
 /// the full parse reads it (the function panics if not: that is a bug to find).
 pub fn frames(data: &[u8]) {
     let known = NodeName::new("peer@127.0.0.1").ok();

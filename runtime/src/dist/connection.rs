@@ -6,8 +6,11 @@
 //!   load many frames share a syscall; a frame is never split between writers. Frames queued
 //!   while the connection is still being set up are written once it is up.
 //! - **Input.** The reader reads big chunks, cuts as many whole frames as it holds and hands
-//!   each to the local process, in order. A frame that does not parse closes this connection
-//!   only.
+//!   each to the local process, in order, then yields so the processes it woke run while
+//!   their messages are in cache. A message whose header repeats the previous one's (a
+//!   stream between two processes) is read from its call reference on
+//!   ([`LastMsg`](super::last_msg::LastMsg)). A frame that does not parse closes this
+//!   connection only.
 //! - **Liveness.** With nothing to send for a tick interval the writer sends a tick; if nothing
 //!   arrives for the tick time the connection is declared down.
 //! - **Loss.** When the connection goes down every call waiting on it fails with
