@@ -859,7 +859,15 @@ impl Conn {
                 payload,
                 head,
             } => {
-                last.remember(node, &self.peer, head, kind, from, to, type_name)?;
+                last.remember(
+                    (node.name(), node.creation()),
+                    &self.peer,
+                    head,
+                    kind,
+                    from,
+                    to,
+                    type_name,
+                )?;
                 self.deliver_msg(node, last, call_ref, payload);
             }
             Frame::Reply {

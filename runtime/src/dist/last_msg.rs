@@ -18,7 +18,7 @@
 //! ```
 
 use super::frame::{self, FrameError, WireDest, WirePid};
-use crate::node::{Node, NodeName};
+use crate::node::NodeName;
 use crate::process::{IncomingDest, Pid, WireKind};
 
 /// Buffers above this size are dropped rather than reused for the next header.
@@ -72,12 +72,13 @@ impl LastMsg {
         frame::repeated_msg(frame, &self.head)
     }
 
-    /// Remembers a parsed message header (reusing the buffers of the last one). `peer` is
-    /// the node on the other end, whose name most senders carry.
+    /// Remembers a parsed message header (reusing the buffers of the last one). `me` is
+    /// this node's name and creation (a pid destination of another incarnation is gone);
+    /// `peer` is the node on the other end, whose name most senders carry.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn remember(
         &mut self,
-        node: &Node,
+        me: (&NodeName, u32),
         peer: &NodeName,
         head: &[u8],
         kind: WireKind,
@@ -99,9 +100,7 @@ impl LastMsg {
                 self.name.push_str(n);
                 Dest::Name
             }
-            WireDest::Pid(p) if p.node == node.name().as_str() && p.creation == node.creation() => {
-                Dest::Local(p.id)
-            }
+            WireDest::Pid(p) if p.node == me.0.as_str() && p.creation == me.1 => Dest::Local(p.id),
             WireDest::Pid(_) => Dest::Gone,
         };
         self.type_name.clear();
@@ -121,5 +120,179 @@ impl LastMsg {
 
     pub(crate) fn type_name(&self) -> &str {
         &self.type_name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dist::frame::{self, Addressee, DEFAULT_MAX_FRAME, Frame};
+    use crate::process::Pid;
+
+    fn name(s: &str) -> NodeName {
+        NodeName::new(s).unwrap()
+    }
+
+    fn msg_frame(from: &Pid, to: Addressee<'_>, type_name: &str, call_ref: u64) -> Vec<u8> {
+        let mut buf = Vec::new();
+        frame::msg(
+            &mut buf,
+            DEFAULT_MAX_FRAME,
+            WireKind::Call,
+            Some(from),
+            to,
+            type_name,
+            call_ref,
+            |b| rmp_serde::encode::write(b, &call_ref),
+        )
+        .unwrap();
+        buf
+    }
+
+    /// Parses `buf` (a message frame) into `last`, as the reader does.
+    fn remember(last: &mut LastMsg, me: (&NodeName, u32), peer: &NodeName, buf: &[u8]) {
+        let Frame::Msg {
+            head,
+            kind,
+            from,
+            to,
+            type_name,
+            ..
+        } = frame::parse(buf).unwrap()
+        else {
+            panic!("not a message")
+        };
+        last.remember(me, peer, head, kind, from, to, type_name)
+            .unwrap();
+    }
+
+    #[test]
+    fn a_repeated_header_keeps_sender_destination_and_type() {
+        let (me, peer) = (name("me@h"), name("peer@h"));
+        let sender = Pid::new(peer.clone(), 7, 3);
+        let mut last = LastMsg::default();
+        assert!(
+            last.repeat(&msg_frame(&sender, Addressee::Name("ping"), "T", 1))
+                .is_none()
+        );
+        remember(
+            &mut last,
+            (&me, 9),
+            &peer,
+            &msg_frame(&sender, Addressee::Name("ping"), "T", 1),
+        );
+        let next = msg_frame(&sender, Addressee::Name("ping"), "T", 300);
+        let (call_ref, payload) = last.repeat(&next).unwrap().unwrap();
+        assert_eq!(call_ref, 300);
+        assert_eq!(rmp_serde::from_slice::<u64>(payload).unwrap(), 300);
+        assert_eq!(
+            (last.kind, last.from.as_ref(), last.type_name()),
+            (WireKind::Call, Some(&sender), "T")
+        );
+        assert!(matches!(last.dest(), Some(IncomingDest::Name("ping"))));
+        // Another sender, destination or type is not a repeat.
+        let other = Pid::new(peer.clone(), 8, 3);
+        assert!(
+            last.repeat(&msg_frame(&other, Addressee::Name("ping"), "T", 2))
+                .is_none()
+        );
+        assert!(
+            last.repeat(&msg_frame(&sender, Addressee::Name("pong"), "T", 2))
+                .is_none()
+        );
+        assert!(
+            last.repeat(&msg_frame(&sender, Addressee::Name("ping"), "U", 2))
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn a_pid_destination_is_local_only_in_this_incarnation() {
+        let (me, peer) = (name("me@h"), name("peer@h"));
+        let sender = Pid::new(peer.clone(), 7, 3);
+        let mut last = LastMsg::default();
+        let here = Pid::new(me.clone(), 42, 9);
+        remember(
+            &mut last,
+            (&me, 9),
+            &peer,
+            &msg_frame(&sender, Addressee::Pid(&here), "T", 1),
+        );
+        assert!(matches!(last.dest(), Some(IncomingDest::Id(42))));
+        let earlier = Pid::new(me.clone(), 42, 8);
+        remember(
+            &mut last,
+            (&me, 9),
+            &peer,
+            &msg_frame(&sender, Addressee::Pid(&earlier), "T", 1),
+        );
+        assert!(last.dest().is_none());
+        let elsewhere = Pid::new(name("third@h"), 42, 9);
+        remember(
+            &mut last,
+            (&me, 9),
+            &peer,
+            &msg_frame(&sender, Addressee::Pid(&elsewhere), "T", 1),
+        );
+        assert!(last.dest().is_none());
+    }
+
+    #[test]
+    fn a_huge_header_is_not_kept_past_the_next_one() {
+        let (me, peer) = (name("me@h"), name("peer@h"));
+        let sender = Pid::new(peer.clone(), 7, 3);
+        let mut last = LastMsg::default();
+        let huge = "T".repeat(64 * 1024);
+        remember(
+            &mut last,
+            (&me, 9),
+            &peer,
+            &msg_frame(&sender, Addressee::Name("ping"), &huge, 1),
+        );
+        assert_eq!(last.type_name(), huge);
+        remember(
+            &mut last,
+            (&me, 9),
+            &peer,
+            &msg_frame(&sender, Addressee::Name("ping"), "T", 1),
+        );
+        assert!(last.head.capacity() <= MAX_KEPT && last.type_name.capacity() <= MAX_KEPT);
+        assert!(
+            last.repeat(&msg_frame(&sender, Addressee::Name("ping"), "T", 5))
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn a_sender_that_does_not_resolve_leaves_nothing_remembered() {
+        let (me, peer) = (name("me@h"), name("peer@h"));
+        let sender = Pid::new(peer.clone(), 7, 3);
+        let mut last = LastMsg::default();
+        remember(
+            &mut last,
+            (&me, 9),
+            &peer,
+            &msg_frame(&sender, Addressee::Name("ping"), "T", 1),
+        );
+        // A sender whose node name is not a valid name.
+        let bad = frame::WirePid {
+            node: "no at sign",
+            id: 1,
+            creation: 1,
+        };
+        let err = last.remember(
+            (&me, 9),
+            &peer,
+            b"head",
+            WireKind::Cast,
+            Some(bad),
+            frame::WireDest::Name("ping"),
+            "T",
+        );
+        assert!(err.is_err());
+        assert!(
+            last.repeat(&msg_frame(&sender, Addressee::Name("ping"), "T", 2))
+                .is_none()
+        );
     }
 }
