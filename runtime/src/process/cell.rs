@@ -343,7 +343,7 @@ mod current {
     thread_local! {
         static CURRENT: Cell<(usize, u64)> = const { Cell::new((0, 0)) };
         static DYING: RefCell<Option<ExitReason>> = const { RefCell::new(None) };
-                static ORPHANS: RefCell<Vec<Orphan>> = const { RefCell::new(Vec::new()) };
+        static ORPHANS: RefCell<Vec<Orphan>> = const { RefCell::new(Vec::new()) };
         /// How many `poll_catching` frames are on this thread's stack.
         static CATCHING: Cell<u32> = const { Cell::new(0) };
     }
@@ -409,8 +409,11 @@ mod current {
         CATCHING.with(|c| c.set(c.get().saturating_sub(1)));
         let orphans: Vec<Orphan> = ORPHANS.with(|v| {
             let mut v = v.borrow_mut();
-            let from = mark.min(v.len());
-            v.drain(from..).collect()
+            if v.len() <= mark {
+                // The usual case: nothing was orphaned (no collecting on every poll).
+                return Vec::new();
+            }
+            v.drain(mark..).collect()
         });
         let reason = result.as_ref().err();
         for o in orphans {
