@@ -392,7 +392,10 @@ impl Conn {
         }
     }
 
-    /// Sends a message frame.
+    /// Sends a message frame. `Ok(true)` if the connection is busy (over [`BUSY_LIMIT`])
+    /// once the frame is queued, which a paced sender waits out ([`Conn::until_writable`]):
+    /// told here, under the lock the frame was queued with, so a sender that is not paced
+    /// back pays nothing more per message.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn send_msg(
         &self,
@@ -402,12 +405,16 @@ impl Conn {
         type_name: &str,
         call_ref: u64,
         encode: Encode<'_>,
-    ) -> Result<(), EncodeError> {
+    ) -> Result<bool, EncodeError> {
         let max = self.max_frame;
-        match self
-            .push(|buf| frame::msg(buf, max, kind, from, to, type_name, call_ref, |b| encode(b)))
-        {
-            Ok(()) => Ok(()),
+        let mut busy = false;
+        let queued = self.push(|buf| {
+            frame::msg(buf, max, kind, from, to, type_name, call_ref, |b| encode(b))?;
+            busy = buf.len() > BUSY_LIMIT;
+            Ok(())
+        });
+        match queued {
+            Ok(()) => Ok(busy),
             Err(EncodeFrameError::Payload(e)) => Err(e),
             Err(EncodeFrameError::TooLarge(len, max)) => Err(EncodeError::Syntax(format!(
                 "the message is {len} bytes, over the frame limit of {max}"

@@ -23,10 +23,10 @@ impl Remote for Dist {
         kind: WireKind,
         type_name: &str,
         encode: Encode<'_>,
-    ) -> Result<(), EncodeError> {
+    ) -> Result<bool, EncodeError> {
         match self.conn_for(to.node(), None) {
             Some(conn) => conn.send_msg(kind, Some(from), addressee(&to), type_name, 0, encode),
-            None => Ok(()),
+            None => Ok(false),
         }
     }
 

@@ -158,8 +158,9 @@ impl<S: GenServer> Client<S> {
     ///
     /// As [`cast`](Self::cast).
     pub async fn cast_paced(&self, msg: S::Cast) -> Result<(), SendError<S::Cast>> {
-        self.cast(msg)?;
-        if let Some(target) = self.node.remote_target(&self.dest)
+        // The connection is looked up again only when sending found it busy.
+        if self.cast_busy(msg)?
+            && let Some(target) = self.node.remote_target(&self.dest)
             && let Some(remote) = self.node.remote()
             && let Some(wait) = remote.until_writable(target.node())
         {
@@ -176,24 +177,31 @@ impl<S: GenServer> Client<S> {
     /// back. A cast to another node is not checked, as in OTP (and is dropped, with a log
     /// line, if the server type has no [`RemoteCodec`]).
     pub fn cast(&self, msg: S::Cast) -> Result<(), SendError<S::Cast>> {
+        self.cast_busy(msg).map(|_busy| ())
+    }
+
+    /// [`cast`](Self::cast), telling whether the connection to the server's node is busy
+    /// once the request is queued (never for a local server).
+    fn cast_busy(&self, msg: S::Cast) -> Result<bool, SendError<S::Cast>> {
         if let Some(target) = self.node.remote_target(&self.dest) {
-            if let Ok(codec) = self.codec_or_log() {
-                self.send_remote(
+            let busy = match self.codec_or_log() {
+                Ok(codec) => self.send_remote(
                     target,
                     WireKind::Cast,
                     codec.cast_name,
                     codec.encode_cast,
                     &msg,
-                );
-            }
-            return Ok(());
+                ),
+                Err(_) => false,
+            };
+            return Ok(busy);
         }
         let mut slot = Some(ServerMsg::<S>::Cast(msg));
         let outcome = self.node.deliver_to(&self.dest, &mut slot, false);
         match (outcome, slot) {
             (DeliverTo::WrongType, Some(ServerMsg::Cast(msg))) => Err(SendError::BadType(msg)),
             (DeliverTo::NoProc, Some(ServerMsg::Cast(msg))) => Err(SendError::NoProc(msg)),
-            _ => Ok(()),
+            _ => Ok(false),
         }
     }
 
@@ -236,12 +244,12 @@ impl<S: GenServer> Client<S> {
         type_name: &str,
         encode: fn(&T, &mut Vec<u8>) -> Result<(), EncodeError>,
         value: &T,
-    ) {
+    ) -> bool {
         let from = self.caller().unwrap_or_else(|| self.node.node_pid());
         self.node
             .send_remote(&from, target, kind, type_name, &mut |buf| {
                 encode(value, buf)
-            });
+            })
     }
 
     /// Stops the server (OTP's `GenServer.stop/3`): it finishes the message at hand, runs

@@ -125,9 +125,10 @@ impl Node {
     ) -> Result<(), SendError<T>> {
         match self.remote_target(&dest) {
             Some(target) => {
-                self.send_remote(from, target, WireKind::Send, wire_name::<T>(), &mut |buf| {
-                    encode_value(buf, &msg)
-                });
+                let _busy =
+                    self.send_remote(from, target, WireKind::Send, wire_name::<T>(), &mut |buf| {
+                        encode_value(buf, &msg)
+                    });
                 Ok(())
             }
             None => self.send_local_from(&dest, msg),
@@ -135,7 +136,8 @@ impl Node {
     }
 
     /// Hands a message to distribution; without distribution another node is unreachable and
-    /// the message is dropped.
+    /// the message is dropped. True if the connection is busy once the message is queued
+    /// (see [`Remote::until_writable`]).
     pub(crate) fn send_remote(
         &self,
         from: &Pid,
@@ -143,13 +145,17 @@ impl Node {
         kind: WireKind,
         type_name: &str,
         encode: Encode<'_>,
-    ) {
+    ) -> bool {
         let Some(remote) = self.remote() else {
             tracing::debug!(node = %target.node(), "not distributed: message to another node dropped");
-            return;
+            return false;
         };
-        if let Err(e) = remote.send(from, target, kind, type_name, encode) {
-            tracing::warn!(node = %target.node(), type_name, error = %e, "message could not be encoded; dropped");
+        match remote.send(from, target, kind, type_name, encode) {
+            Ok(busy) => busy,
+            Err(e) => {
+                tracing::warn!(node = %target.node(), type_name, error = %e, "message could not be encoded; dropped");
+                false
+            }
         }
     }
 

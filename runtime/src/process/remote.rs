@@ -203,7 +203,9 @@ impl Drop for PendingCall {
 /// Every method returns at once. Messages to a node that is not connected start a
 /// connection and wait for it; if it cannot be made they are dropped, as in Erlang.
 pub(crate) trait Remote: Send + Sync + 'static {
-    /// Sends a message (`Send` or `Cast`). Fails only if the payload does not encode.
+    /// Sends a message (`Send` or `Cast`). Fails only if the payload does not encode;
+    /// `Ok(true)` if the connection is busy once the message is queued (a paced sender then
+    /// waits with [`until_writable`](Self::until_writable)).
     fn send(
         &self,
         from: &Pid,
@@ -211,7 +213,7 @@ pub(crate) trait Remote: Send + Sync + 'static {
         kind: WireKind,
         type_name: &str,
         encode: Encode<'_>,
-    ) -> Result<(), EncodeError>;
+    ) -> Result<bool, EncodeError>;
 
     /// Sends a call; the returned future resolves with the encoded reply.
     fn call(
