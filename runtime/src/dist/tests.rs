@@ -347,3 +347,51 @@ async fn a_flood_of_stalled_handshakes_is_bounded_and_spares_connected_peers() {
     c.connect(a.name()).await.unwrap();
     assert!(a.nodes().contains(b.name()));
 }
+
+/// A server whose casts cross nodes (only its client is used: the peer is a raw socket).
+struct Sink;
+
+impl crate::gen_server::GenServer for Sink {
+    type Call = ();
+    type Reply = ();
+    type Cast = Vec<u8>;
+    type Info = ();
+
+    fn remote() -> Option<crate::gen_server::RemoteCodec<Self>> {
+        Some(crate::gen_server::RemoteCodec::serde())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paced_sender_waits_for_a_peer_that_stops_reading_and_resumes_when_it_reads() {
+    use futures::FutureExt;
+    let epmd = free_port();
+    let a = node("a", epmd, None, None).await;
+    let mut raw = raw_peer(&a).await;
+    let raw_name = NodeName::new("raw@127.0.0.1").unwrap();
+    let client = crate::gen_server::Client::<Sink>::new(&a, ("sink", &raw_name));
+    let chunk = vec![7u8; 16 * 1024];
+    // Bounded: far more than the 1 MiB busy limit and the kernel's socket buffers hold.
+    let mut waiting = None;
+    for _ in 0..20_000 {
+        let mut cast = Box::pin(client.cast_paced(chunk.clone()));
+        if (&mut cast).now_or_never().is_none() {
+            waiting = Some(cast);
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    let waiting = waiting.expect("the sender was never paced: the buffer grows without bound");
+    // Paced, not dropped: the connection is still up (its limit is 256 MiB).
+    assert_eq!(a.nodes(), vec![raw_name.clone()]);
+    // The peer reads again: the sender goes on.
+    let drain = tokio::spawn(async move {
+        let mut buf = vec![0u8; 64 * 1024];
+        while matches!(raw.read(&mut buf).await, Ok(n) if n > 0) {}
+    });
+    tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("the paced sender did not resume once the peer read")
+        .unwrap();
+    drain.abort();
+}
