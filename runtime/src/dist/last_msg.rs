@@ -166,11 +166,16 @@ mod tests {
             .unwrap();
     }
 
-    #[test]
-    fn a_repeated_header_keeps_sender_destination_and_type() {
+    /// This node, its peer, a process of the peer's, and an empty memory.
+    fn fixture() -> (NodeName, NodeName, Pid, LastMsg) {
         let (me, peer) = (name("me@h"), name("peer@h"));
         let sender = Pid::new(peer.clone(), 7, 3);
-        let mut last = LastMsg::default();
+        (me, peer, sender, LastMsg::default())
+    }
+
+    #[test]
+    fn a_repeated_header_keeps_sender_destination_and_type() {
+        let (me, peer, sender, mut last) = fixture();
         assert!(
             last.repeat(&msg_frame(&sender, Addressee::Name("ping"), "T", 1))
                 .is_none()
@@ -208,9 +213,7 @@ mod tests {
 
     #[test]
     fn a_pid_destination_is_local_only_in_this_incarnation() {
-        let (me, peer) = (name("me@h"), name("peer@h"));
-        let sender = Pid::new(peer.clone(), 7, 3);
-        let mut last = LastMsg::default();
+        let (me, peer, sender, mut last) = fixture();
         let here = Pid::new(me.clone(), 42, 9);
         remember(
             &mut last,
@@ -239,9 +242,7 @@ mod tests {
 
     #[test]
     fn a_huge_header_is_not_kept_past_the_next_one() {
-        let (me, peer) = (name("me@h"), name("peer@h"));
-        let sender = Pid::new(peer.clone(), 7, 3);
-        let mut last = LastMsg::default();
+        let (me, peer, sender, mut last) = fixture();
         let huge = "T".repeat(64 * 1024);
         remember(
             &mut last,
@@ -265,9 +266,7 @@ mod tests {
 
     #[test]
     fn a_sender_that_does_not_resolve_leaves_nothing_remembered() {
-        let (me, peer) = (name("me@h"), name("peer@h"));
-        let sender = Pid::new(peer.clone(), 7, 3);
-        let mut last = LastMsg::default();
+        let (me, peer, sender, mut last) = fixture();
         remember(
             &mut last,
             (&me, 9),

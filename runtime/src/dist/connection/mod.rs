@@ -1,11 +1,11 @@
 //! One connection to one peer node: an output buffer, a writer task, a reader task, the
 //! calls waiting for replies on it, and the links and monitors that cross it.
 //!
-//! - **Output.** Senders encode frames straight into the connection's buffer under a short
+//! - **Output** (`writer`). Senders encode frames straight into the connection's buffer under a short
 //!   lock. One writer task swaps the whole buffer out and writes it with one call, so under
 //!   load many frames share a syscall; a frame is never split between writers. Frames queued
 //!   while the connection is still being set up are written once it is up.
-//! - **Input.** The reader reads big chunks, cuts as many whole frames as it holds and hands
+//! - **Input** (`reader`). The reader reads big chunks, cuts as many whole frames as it holds and hands
 //!   each to the local process, in order, then yields so the processes it woke run while
 //!   their messages are in cache. A message whose header repeats the previous one's (a
 //!   stream between two processes) is read from its call reference on
@@ -22,23 +22,23 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+mod reader;
+mod writer;
+
 use super::transport::{Reader, Writer};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use parking_lot::Mutex;
 use rustc_hash::{FxHashMap, FxHashSet};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::frame::{self, Addressee, EncodeFrameError, Frame, FrameError, WirePid};
-use super::last_msg::LastMsg;
+use super::frame::{self, Addressee, EncodeFrameError};
 use super::{ConnectError, Dist};
 use crate::gen_server::CallError;
 use crate::node::{Node, NodeDownReason, NodeName};
 use crate::process::{
-    CallTable, Encode, EncodeError, ExitReason, Incoming, MonitorRef, Pid, RemoteReplyTo,
-    ReplySink, WireKind,
+    CallTable, Encode, EncodeError, ExitReason, MonitorRef, Pid, ReplySink, WireKind,
 };
 
 /// Where a connection is in its life.
@@ -145,45 +145,6 @@ pub(crate) const BUSY_LIMIT: usize = 1024 * 1024;
 
 /// The largest output or input buffer kept while a connection is idle.
 const MAX_IDLE_BUFFER: usize = 1024 * 1024;
-
-/// How many times a writer yields, at most, to gather a burst into one write.
-const GATHER_YIELDS: usize = 4;
-
-/// A reader starts with room for this many bytes per read, so an idle connection holds
-/// little memory (a 100-node mesh in one process has 9,900 of them)...
-const READ_CHUNK_MIN: usize = 4 * 1024;
-
-/// ...and doubles it, up to this, each time a read fills all the room it had.
-const READ_CHUNK_MAX: usize = 64 * 1024;
-
-/// The largest chunk, for a connection that carries large frames (a 64 KiB payload's frame
-/// fits in half of it). A connection keeps its buffer, so this bounds what a busy one holds.
-const READ_CHUNK_LARGE: usize = 256 * 1024;
-
-/// Whether some connection of this process is spinning. One at a time, so the spin costs
-/// at most one core however many connections (a 100-node mesh in one process has 9,900)
-/// have just seen traffic; the others park, and the spinner's yields also let tokio poll
-/// the runtime's sockets when no other worker is polling them, which keeps their wake-ups
-/// on a hot thread too.
-static SPINNING: AtomicBool = AtomicBool::new(false);
-
-/// The right to spin, held while a reader spins.
-struct Spinner;
-
-impl Spinner {
-    fn claim() -> Option<Spinner> {
-        SPINNING
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-            .then_some(Spinner)
-    }
-}
-
-impl Drop for Spinner {
-    fn drop(&mut self) {
-        SPINNING.store(false, Ordering::Release);
-    }
-}
 
 /// Frames and bytes through one connection (ticks included).
 #[derive(Debug, Default)]
@@ -523,33 +484,6 @@ impl Conn {
         tokio::spawn(self.clone().read_loop(reader, node.clone()));
     }
 
-    /// Polls the socket without sleeping until `until`: `Some` with what a read returned,
-    /// or `None` when the window passed (or the connection is closing, or another
-    /// connection of this process is spinning) with nothing read. Other tasks run between
-    /// polls (the poll yields, and each yield polls the process's sockets), so the process
-    /// a frame wakes runs on this thread at once.
-    async fn spin_read(
-        &self,
-        rd: &mut Reader,
-        buf: &mut BytesMut,
-        until: Instant,
-    ) -> Option<std::io::Result<usize>> {
-        use futures::FutureExt;
-        let _spinning = Spinner::claim()?;
-        loop {
-            if self.cancel.is_cancelled() {
-                return None;
-            }
-            if let Some(r) = rd.read_buf(buf).now_or_never() {
-                return Some(r);
-            }
-            if Instant::now() >= until {
-                return None;
-            }
-            tokio::task::yield_now().await;
-        }
-    }
-
     fn touch_rx(&self) {
         let ms = self.born.elapsed().as_millis() as u64;
         self.last_rx.store(ms, Ordering::Relaxed);
@@ -568,424 +502,6 @@ impl Conn {
             Ok(())
         });
         self.wake_writer.notify_one();
-    }
-
-    /// Lets the tasks that are about to queue frames do so before the writer takes the
-    /// buffer: yields while the buffer grows, a few times at most. Called only when
-    /// frames arrive in bursts (many callers at once, or answers to them), where it turns
-    /// a write per frame into a write per burst (as the BEAM flushes a distribution port
-    /// when its scheduler runs out of work); a lone call pays nothing.
-    async fn gather(&self) {
-        let mut len = self.out.lock().buf.len();
-        for _ in 0..GATHER_YIELDS {
-            tokio::task::yield_now().await;
-            let now = self.out.lock().buf.len();
-            if now == len {
-                return;
-            }
-            len = now;
-        }
-    }
-
-    async fn write_loop(
-        self: Arc<Self>,
-        mut wr: Writer,
-        tick_time: Duration,
-        tick_interval: Duration,
-    ) {
-        let mut spare: Vec<u8> = Vec::new();
-        let mut tick = tokio::time::interval(tick_interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
-        let mut last_sent = Instant::now();
-        let mut woken = false;
-        // Frames queued up to the last swap, and whether that swap took more than one.
-        let mut taken = self.stats.frames_out.load(Ordering::Relaxed);
-        let mut batched = false;
-        let reason = loop {
-            // A burst is on when the last swap took several frames, the last read held
-            // several, or several calls wait for answers.
-            if std::mem::take(&mut woken)
-                && (batched
-                    || self.bursty.load(Ordering::Relaxed)
-                    || self.calls.lock().waiting.len() > 1)
-            {
-                self.gather().await;
-            }
-            {
-                let mut out = self.out.lock();
-                if out.buf.is_empty() {
-                    out.writer_idle = true;
-                } else {
-                    std::mem::swap(&mut out.buf, &mut spare);
-                    // Pushes count their frame under this lock.
-                    let queued = self.stats.frames_out.load(Ordering::Relaxed);
-                    batched = queued.saturating_sub(taken) > 1;
-                    taken = queued;
-                }
-            }
-            self.drained.notify_waiters();
-            if spare.is_empty() {
-                // Idle: a burst's large buffer goes back (while busy, buffers keep their
-                // capacity, so a flood does not fault fresh pages in at every swap).
-                if spare.capacity() > MAX_IDLE_BUFFER {
-                    spare = Vec::new();
-                }
-                if self.leaving.load(Ordering::SeqCst) {
-                    let _ = wr.shutdown().await;
-                    break NodeDownReason::Shutdown;
-                }
-                tokio::select! {
-                    biased;
-                    () = self.cancel.cancelled() => return,
-                    () = self.wake_writer.notified() => woken = true,
-                    _ = tick.tick() => {
-                        if self.silent_for() > tick_time {
-                            break NodeDownReason::TickTimeout;
-                        }
-                        if last_sent.elapsed() >= tick_interval {
-                            let _ = self.push(|buf| { frame::tick(buf); Ok(()) });
-                        }
-                    }
-                }
-                continue;
-            }
-            // A write can block for long (the peer stopped reading, or packets vanish): the
-            // silence check goes on meanwhile.
-            let written = {
-                // TLS holds records until flushed; for TCP the flush does nothing.
-                let write = async {
-                    wr.write_all(&spare).await?;
-                    wr.flush().await
-                };
-                tokio::pin!(write);
-                loop {
-                    tokio::select! {
-                        biased;
-                        () = self.cancel.cancelled() => return,
-                        r = &mut write => break Ok(r),
-                        _ = tick.tick() => {
-                            if self.silent_for() > tick_time {
-                                break Err(NodeDownReason::TickTimeout);
-                            }
-                        }
-                    }
-                }
-            };
-            match written {
-                Ok(Ok(())) => {
-                    self.stats
-                        .bytes_out
-                        .fetch_add(spare.len() as u64, Ordering::Relaxed);
-                }
-                Ok(Err(_)) => break NodeDownReason::ConnectionClosed,
-                Err(reason) => break reason,
-            }
-            last_sent = Instant::now();
-            spare.clear();
-        };
-        self.close(reason);
-    }
-
-    async fn read_loop(self: Arc<Self>, mut rd: Reader, node: Node) {
-        let mut chunk = READ_CHUNK_MIN;
-        let mut grown = false;
-        let mut buf = BytesMut::with_capacity(chunk);
-        let mut last_data = Instant::now();
-        let mut last_msg = LastMsg::default();
-        let reason = 'conn: loop {
-            // Right after traffic, poll the socket for a moment before sleeping: waking a
-            // parked thread costs tens of microseconds, more than a reply takes to come.
-            let room = buf.capacity() - buf.len();
-            let spun = if self.spin.is_zero() {
-                None
-            } else {
-                self.spin_read(&mut rd, &mut buf, last_data + self.spin)
-                    .await
-            };
-            let read = match spun {
-                Some(r) => r,
-                None => tokio::select! {
-                    biased;
-                    () = self.cancel.cancelled() => break NodeDownReason::ConnectionClosed,
-                    r = rd.read_buf(&mut buf) => r,
-                },
-            };
-            if matches!(read, Ok(n) if n > 0) {
-                last_data = Instant::now();
-            }
-            match read {
-                Ok(0) | Err(_) => {
-                    break if self.bye.load(Ordering::SeqCst) {
-                        NodeDownReason::Shutdown
-                    } else {
-                        NodeDownReason::ConnectionClosed
-                    };
-                }
-                Ok(n) => {
-                    self.touch_rx();
-                    self.stats.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
-                    if n >= room && chunk < READ_CHUNK_MAX {
-                        chunk *= 2;
-                        grown = true;
-                    }
-                }
-            }
-            let bursty = match frame::check(&buf, self.max_frame) {
-                Ok(Some(len)) => buf
-                    .get(len..)
-                    .is_some_and(|rest| matches!(frame::check(rest, self.max_frame), Ok(Some(_)))),
-                _ => false,
-            };
-            self.bursty.store(bursty, Ordering::Relaxed);
-            loop {
-                match frame::check(&buf, self.max_frame) {
-                    Ok(Some(len)) => {
-                        // Nothing more is delivered once the connection is declared down.
-                        if self.cancel.is_cancelled() {
-                            break 'conn NodeDownReason::ConnectionClosed;
-                        }
-                        let frame = buf.split_to(len).freeze();
-                        self.stats.frames_in.fetch_add(1, Ordering::Relaxed);
-                        if let Err(e) = self.dispatch(&node, &frame, &mut last_msg) {
-                            tracing::warn!(peer = %self.peer, error = %e, "closing the connection: bad frame");
-                            break 'conn NodeDownReason::ProtocolError(e.to_string());
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        tracing::warn!(peer = %self.peer, error = %e, "closing the connection: bad frame");
-                        break 'conn NodeDownReason::ProtocolError(e.to_string());
-                    }
-                }
-            }
-            // Room for the rest of a large frame, or for the next read. Asking only when
-            // room runs short, and then for half a chunk, lets the buffer reclaim in place
-            // the space of frames already handled (what is left, a partial frame, moves to
-            // the front) instead of allocating, and faulting in, a fresh chunk every read.
-            let want = match buf.get(..4) {
-                Some(p) => 4 + u32::from_be_bytes([p[0], p[1], p[2], p[3]]) as usize,
-                None => 0,
-            };
-            let room = buf.capacity() - buf.len();
-            let need = want.saturating_sub(buf.len());
-            if want > chunk / 2 && chunk < READ_CHUNK_LARGE {
-                // Frames this large are coming: from now on ask for room for a whole one
-                // (half a chunk) whenever room runs short, so the next ones arrive whole
-                // in the buffer instead of being moved to a larger one halfway through (a
-                // copy of every large frame). Up to a limit: larger frames still move.
-                chunk = want
-                    .saturating_mul(2)
-                    .next_power_of_two()
-                    .min(READ_CHUNK_LARGE);
-            }
-            if buf.is_empty() && buf.capacity() > MAX_IDLE_BUFFER {
-                // A huge frame's buffer goes back once it has been handled.
-                buf = BytesMut::with_capacity(chunk.max(need));
-            } else if need > room {
-                buf.reserve(need);
-            } else if std::mem::take(&mut grown) {
-                buf.reserve(chunk);
-            } else if room < chunk / 2 {
-                buf.reserve(chunk / 2);
-            }
-            if bursty {
-                tokio::task::yield_now().await;
-            }
-        };
-        self.close(reason);
-        // The reader delivers the loss: after the last frame it delivered, once.
-        self.teardown();
-    }
-
-    /// Hands a message (its header parsed into `header`) to the local process it names.
-    fn deliver_msg(self: &Arc<Self>, node: &Node, header: &LastMsg, call_ref: u64, payload: &[u8]) {
-        let reply_to = (header.kind == WireKind::Call).then(|| RemoteReplyTo {
-            sink: self.clone(),
-            call_ref,
-            from: header.from.clone(),
-        });
-        let Some(dest) = header.dest() else {
-            // A pid of another node or of an earlier incarnation of this one: gone.
-            if let Some(r) = reply_to {
-                r.fail(CallError::NoProc);
-            }
-            return;
-        };
-        let msg = Incoming {
-            kind: header.kind,
-            type_name: header.type_name(),
-            payload,
-            from: header.from.clone(),
-            reply_to,
-        };
-        if let Err(rejected) = node.deliver_incoming(dest, msg)
-            && let Some(r) = rejected.reply_to
-        {
-            r.fail(rejected.error);
-        }
-    }
-
-    /// A pid the peer names as its own (the sender of a link, exit or monitor): it must be
-    /// on the peer node, or the peer is forging signals for another node.
-    fn peer_pid(&self, p: WirePid<'_>) -> Result<Pid, FrameError> {
-        if p.node != self.peer.as_str() {
-            return Err(FrameError::Malformed(format!(
-                "the peer sent a signal from {}, a process of another node",
-                p.node
-            )));
-        }
-        p.to_pid(&self.peer)
-    }
-
-    /// Turns a pid from a frame into a local pid, if it is one of this incarnation.
-    fn local(&self, node: &Node, p: WirePid<'_>) -> Option<Pid> {
-        (p.node == node.name().as_str() && p.creation == node.creation())
-            .then(|| node.local_pid(p.id))
-    }
-
-    fn dispatch(
-        self: &Arc<Self>,
-        node: &Node,
-        bytes: &Bytes,
-        last: &mut LastMsg,
-    ) -> Result<(), FrameError> {
-        if let Some(repeated) = last.repeat(bytes) {
-            let (call_ref, payload) = repeated?;
-            self.deliver_msg(node, last, call_ref, payload);
-            return Ok(());
-        }
-        match frame::parse(bytes)? {
-            Frame::Tick => {}
-            Frame::Msg {
-                kind,
-                from,
-                to,
-                type_name,
-                call_ref,
-                payload,
-                head,
-            } => {
-                last.remember(
-                    (node.name(), node.creation()),
-                    &self.peer,
-                    head,
-                    kind,
-                    from,
-                    to,
-                    type_name,
-                )?;
-                self.deliver_msg(node, last, call_ref, payload);
-            }
-            Frame::Reply {
-                call_ref,
-                ok,
-                payload,
-            } => {
-                let tx = self.calls.lock().waiting.remove(&call_ref);
-                if let Some(tx) = tx {
-                    let result = if ok {
-                        Ok(bytes.slice_ref(payload))
-                    } else {
-                        Err(
-                            rmp_serde::from_slice::<CallError>(payload).unwrap_or_else(|e| {
-                                CallError::BadType(format!("undecodable error reply: {e}"))
-                            }),
-                        )
-                    };
-                    let _ = tx.send(result);
-                }
-            }
-            Frame::Link { from, to } => {
-                let from = self.peer_pid(from)?;
-                let Some(to) = self.local(node, to) else {
-                    self.send_exit(&to_pid_or_gone(node, to), &from, &ExitReason::NoProc);
-                    return Ok(());
-                };
-                if node.add_link_to(&to, &from) {
-                    if !self.add_link(&to, &from) {
-                        node.exit_signal(&from, &to, ExitReason::NoConnection, true);
-                    }
-                } else {
-                    self.send_exit(&to, &from, &ExitReason::NoProc);
-                }
-            }
-            Frame::Unlink { from, to } => {
-                let from = self.peer_pid(from)?;
-                if let Some(to) = self.local(node, to) {
-                    self.remove_link(&to, &from);
-                    node.remove_link_from(&to, &from);
-                }
-            }
-            Frame::Exit {
-                from,
-                to,
-                via_link,
-                reason,
-            } => {
-                let from = self.peer_pid(from)?;
-                if let Some(to) = self.local(node, to) {
-                    if via_link {
-                        self.remove_link(&to, &from);
-                    }
-                    node.exit_signal(&from, &to, reason, via_link);
-                }
-            }
-            Frame::Monitor {
-                watcher,
-                target,
-                monitor,
-            } => {
-                let watcher = self.peer_pid(watcher)?;
-                let local = self.local(node, target);
-                let added = local.as_ref().is_some_and(|t| {
-                    let mut rel = self.rel.lock();
-                    if rel.closed || !node.add_remote_watcher(t, monitor, &watcher) {
-                        return false;
-                    }
-                    rel.in_monitors
-                        .insert(monitor, (t.clone(), watcher.clone()));
-                    true
-                });
-                if !added {
-                    let target = local.unwrap_or_else(|| to_pid_or_gone(node, target));
-                    let _ = self.push(|buf| {
-                        frame::down(buf, &watcher, &target, monitor, &ExitReason::NoProc);
-                        Ok(())
-                    });
-                }
-            }
-            Frame::Demonitor {
-                watcher,
-                target,
-                monitor,
-            } => {
-                let watcher = self.peer_pid(watcher)?;
-                self.remove_in_monitor(monitor);
-                if let Some(target) = self.local(node, target) {
-                    node.forget_monitor(&watcher, &target, monitor);
-                }
-            }
-            Frame::Down {
-                watcher,
-                pid,
-                monitor,
-                reason,
-            } => {
-                let pid = self.peer_pid(pid)?;
-                self.remove_out_monitor(monitor);
-                if let Some(watcher) = self.local(node, watcher) {
-                    node.remote_down(&watcher, monitor, &pid, reason);
-                }
-            }
-            Frame::Peers(peers) => {
-                if let Some(dist) = self.dist.upgrade() {
-                    dist.mesh_with(peers);
-                }
-            }
-            Frame::Bye => self.bye.store(true, Ordering::SeqCst),
-        }
-        Ok(())
     }
 
     pub(crate) fn send_exit(&self, from: &Pid, to: &Pid, reason: &ExitReason) {
@@ -1102,14 +618,6 @@ impl Conn {
                 dist.node_down(&self.peer, reason);
             }
         }
-    }
-}
-
-/// A pid of this node that is not (or no longer) alive, for replies about it.
-fn to_pid_or_gone(node: &Node, p: WirePid<'_>) -> Pid {
-    match NodeName::new(p.node) {
-        Ok(name) => Pid::new(name, p.id, p.creation),
-        Err(_) => node.local_pid(p.id),
     }
 }
 
