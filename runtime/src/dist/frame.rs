@@ -55,6 +55,11 @@ pub(crate) struct WirePid<'a> {
 }
 
 impl WirePid<'_> {
+    /// Whether this is a pid of node `name` in its incarnation `creation`.
+    pub(crate) fn is_of(&self, name: &NodeName, creation: u32) -> bool {
+        self.node == name.as_str() && self.creation == creation
+    }
+
     /// An owned pid, reusing `known`'s allocation when the node is that one.
     pub(crate) fn to_pid(self, known: &NodeName) -> Result<Pid, FrameError> {
         let node = if known.as_str() == self.node {
@@ -132,10 +137,10 @@ pub(crate) enum Frame<'a> {
 /// Whether `buf` starts with a whole frame: `Ok(Some(len))` with the frame's total length,
 /// `Ok(None)` if more bytes are needed.
 pub(crate) fn check(buf: &[u8], max: usize) -> Result<Option<usize>, FrameError> {
-    let Some(prefix) = buf.get(..4) else {
+    let Some(total) = declared_len(buf) else {
         return Ok(None);
     };
-    let len = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
+    let len = total - 4;
     if len > max {
         return Err(FrameError::TooLarge(len, max));
     }
@@ -143,6 +148,13 @@ pub(crate) fn check(buf: &[u8], max: usize) -> Result<Option<usize>, FrameError>
         return Err(bad("empty frame"));
     }
     Ok((buf.len() >= 4 + len).then_some(4 + len))
+}
+
+/// The whole length (prefix included) that the frame at the front of `buf` declares, once
+/// its length prefix is buffered; not checked against any limit (see [`check`]).
+pub(crate) fn declared_len(buf: &[u8]) -> Option<usize> {
+    let p = buf.get(..4)?;
+    Some(4 + u32::from_be_bytes([p[0], p[1], p[2], p[3]]) as usize)
 }
 
 /// Reads header fields from a slice that it advances.

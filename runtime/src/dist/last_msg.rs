@@ -100,7 +100,7 @@ impl LastMsg {
                 self.name.push_str(n);
                 Dest::Name
             }
-            WireDest::Pid(p) if p.node == me.0.as_str() && p.creation == me.1 => Dest::Local(p.id),
+            WireDest::Pid(p) if p.is_of(me.0, me.1) => Dest::Local(p.id),
             WireDest::Pid(_) => Dest::Gone,
         };
         self.type_name.clear();

@@ -1,15 +1,11 @@
 //! One connection to one peer node: an output buffer, a writer task, a reader task, the
 //! calls waiting for replies on it, and the links and monitors that cross it.
 //!
-//! - **Output** (`writer`). Senders encode frames straight into the connection's buffer under a short
-//!   lock. One writer task swaps the whole buffer out and writes it with one call, so under
-//!   load many frames share a syscall; a frame is never split between writers. Frames queued
-//!   while the connection is still being set up are written once it is up.
-//! - **Input** (`reader`). The reader reads big chunks, cuts as many whole frames as it holds and hands
-//!   each to the local process, in order, then yields so the processes it woke run while
-//!   their messages are in cache. A message whose header repeats the previous one's (a
-//!   stream between two processes) is read from its call reference on
-//!   ([`LastMsg`](super::last_msg::LastMsg)). A frame that does not parse closes this
+//! - **Output** (`writer`): senders encode frames straight into one buffer; the writer task
+//!   writes it whole, so under load many frames share a syscall. Frames queued while the
+//!   connection is being set up are written once it is up.
+//! - **Input** (`reader`): the reader task cuts what it reads into frames and hands each to
+//!   the local process it names, in order. A frame that does not parse closes this
 //!   connection only.
 //! - **Liveness.** With nothing to send for a tick interval the writer sends a tick; if nothing
 //!   arrives for the tick time the connection is declared down.

@@ -171,10 +171,7 @@ impl Conn {
             // room runs short, and then for half a chunk, lets the buffer reclaim in place
             // the space of frames already handled (what is left, a partial frame, moves to
             // the front) instead of allocating, and faulting in, a fresh chunk every read.
-            let want = match buf.get(..4) {
-                Some(p) => 4 + u32::from_be_bytes([p[0], p[1], p[2], p[3]]) as usize,
-                None => 0,
-            };
+            let want = frame::declared_len(&buf).unwrap_or(0);
             let room = buf.capacity() - buf.len();
             let need = want.saturating_sub(buf.len());
             if want > chunk / 2 && chunk < READ_CHUNK_LARGE {
@@ -248,7 +245,7 @@ impl Conn {
 
     /// Turns a pid from a frame into a local pid, if it is one of this incarnation.
     fn local(&self, node: &Node, p: WirePid<'_>) -> Option<Pid> {
-        (p.node == node.name().as_str() && p.creation == node.creation())
+        p.is_of(node.name(), node.creation())
             .then(|| node.local_pid(p.id))
     }
 
