@@ -62,7 +62,8 @@ use std::time::Duration;
 use crate::cluster::{
     Cluster, ClusterBuilder, DnsPoll, EpmdHosts, Gossip, LocalEpmd, StaticHosts, SyncNodes,
 };
-use crate::node::{Node, NodeBuilder, NodeName};
+use crate::kernel::NodeBuilder;
+use crate::node::{Node, NodeName};
 
 /// One setting: its file key; the environment variable and flag derive from it.
 #[derive(Debug, Clone, Copy)]

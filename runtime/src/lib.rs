@@ -10,19 +10,20 @@ pub mod config;
 pub mod gen_server;
 pub mod global;
 pub mod introspect;
+mod kernel;
 pub mod node;
 #[cfg(feature = "observer")]
 pub mod observer;
 pub mod pg;
 pub mod process;
 pub mod pubsub;
-mod registry;
 mod remote_spawn;
 pub mod rpc;
 pub mod supervisor;
 
 pub use gen_server::*;
-pub use node::{Node, NodeBuilder, NodeError, NodeName, NodeNameError};
+pub use kernel::{NodeBuilder, NodeError};
+pub use node::{Addr, Ctx, ExitWatch, Node, NodeName, NodeNameError, TimerRef};
 pub use process::*;
 pub use supervisor::*;
 pub mod dist;

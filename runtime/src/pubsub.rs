@@ -31,9 +31,10 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::gen_server::{Client, Flow, GenServer, RemoteCodec, ServerCtx, StartError};
+use crate::node::IncomingDest;
 use crate::node::{Node, NodeName};
 use crate::pg::{Pg, PgError};
-use crate::process::{Incoming, IncomingDest, Message, Pid, Signal, WireKind, wire_name};
+use crate::process::{Incoming, Message, Pid, Signal, WireKind, wire_name};
 
 /// The pg scope that holds topics.
 pub(crate) const SCOPE: &str = "locus.pubsub";

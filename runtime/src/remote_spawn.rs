@@ -28,8 +28,9 @@ use dashmap::DashMap;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::node::Ctx;
 use crate::node::{Node, NodeName};
-use crate::process::{Ctx, MonitorRef, Pid, SpawnOpts};
+use crate::process::{MonitorRef, Pid, SpawnOpts};
 use crate::rpc::RpcError;
 
 /// The rpc function that spawns registered kinds.

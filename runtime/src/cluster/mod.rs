@@ -68,8 +68,9 @@ use parking_lot::Mutex;
 use tokio::time::Instant;
 
 use crate::gen_server::StartError;
+use crate::node::Ctx;
 use crate::node::{Node, NodeName};
-use crate::process::{Ctx, Pid};
+use crate::process::Pid;
 use crate::supervisor::{ChildSpec, ChildStart, Supervisor, SupervisorRef};
 
 type ConnectFn =

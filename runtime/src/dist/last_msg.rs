@@ -18,8 +18,9 @@
 //! ```
 
 use super::frame::{self, FrameError, WireDest, WirePid};
+use crate::node::IncomingDest;
 use crate::node::NodeName;
-use crate::process::{IncomingDest, Pid, WireKind};
+use crate::process::{Pid, WireKind};
 
 /// Buffers above this size are dropped rather than reused for the next header.
 const MAX_KEPT: usize = 4096;

@@ -33,7 +33,8 @@ use super::handshake::{
 use super::tls;
 use super::transport::Transport;
 use super::{ConnectError, Dist, DistConfig, Ports};
-use crate::node::{Node, NodeDownReason, NodeError, NodeName};
+use crate::kernel::NodeError;
+use crate::node::{Node, NodeDownReason, NodeName};
 
 /// Starts distribution: listens, registers with the port mapper (serving one if none runs),
 /// and returns the node.
@@ -85,27 +86,6 @@ pub(crate) async fn start(
     if let Some((reg, stream)) = registration {
         tokio::spawn(keep_registered(epmd_port, reg, stream, cancel));
     }
-    use crate::gen_server::GenServer;
-    super::net_kernel::NetKernel::start(&node, super::net_kernel::NetKernel)
-        .register(super::net_kernel::NAME)
-        .await
-        .map_err(|e| NodeError::Listen(format!("cannot start net_kernel: {e}")))?;
-    crate::rpc::start(&node)
-        .await
-        .map_err(|e| NodeError::Listen(format!("cannot start the rpc server: {e}")))?;
-    crate::pg::start_default(&node)
-        .await
-        .map_err(|e| NodeError::Listen(format!("cannot start process groups: {e}")))?;
-    node.pg_scope("locus.pubsub")
-        .ensure_started()
-        .await
-        .map_err(|e| NodeError::Listen(format!("cannot start pubsub: {e}")))?;
-    crate::pubsub::start(&node)
-        .await
-        .map_err(|e| NodeError::Listen(format!("cannot start pubsub: {e}")))?;
-    crate::global::start(&node)
-        .await
-        .map_err(|e| NodeError::Listen(format!("cannot start global names: {e}")))?;
     tracing::info!(node = %node.name(), port = listen_port, creation, "distribution started");
     Ok(node)
 }

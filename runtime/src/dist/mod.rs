@@ -55,8 +55,7 @@ pub(crate) mod frame;
 pub(crate) mod handshake;
 mod last_msg;
 mod mesh;
-mod net_kernel;
-mod remote;
+mod route;
 #[cfg(test)]
 mod tests;
 pub mod tls;

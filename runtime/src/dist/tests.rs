@@ -9,8 +9,9 @@ use tokio::net::TcpStream;
 use super::frame::{self, Addressee};
 use super::handshake::{Identity, InitStep, Initiator, message_len};
 use super::{NodeEvent, epmd};
+use crate::node::Ctx;
 use crate::node::{Node, NodeDownReason, NodeName};
-use crate::process::{Ctx, Signal, WireKind};
+use crate::process::{Signal, WireKind};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -6,11 +6,8 @@ use std::time::Duration;
 
 use super::RemoteCodec;
 use super::{CallError, GenServer, ReplyHandle, ServerMsg};
-use crate::node::Node;
-use crate::process::{
-    DeliverTo, Dest, EncodeError, ExitReason, Pid, RemoteTarget, SendError, WireKind,
-    current_pid_id,
-};
+use crate::node::{DeliverTo, Node, RemoteTarget};
+use crate::process::{Dest, EncodeError, ExitReason, Pid, SendError, WireKind, current_pid_id};
 
 /// How long [`Client::call`] waits for a reply unless told otherwise (OTP's 5000 ms).
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);

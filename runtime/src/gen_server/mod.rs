@@ -75,22 +75,25 @@
 //! calls it holds without any per-call monitor.
 
 mod client;
+mod codec;
 mod error;
-mod remote;
 mod reply;
 mod server;
 
 pub use client::{Client, DEFAULT_CALL_TIMEOUT};
-pub use error::{CallError, StartError};
-pub use remote::RemoteCodec;
-pub(crate) use remote::decode_server;
+pub use codec::RemoteCodec;
+pub(crate) use codec::decode_server;
+pub use error::StartError;
+// Why a call fails is the process layer's (a call is a process primitive); servers and
+// their clients see it here.
+pub use crate::process::CallError;
 pub use reply::ReplyHandle;
 pub use server::{ServerMsg, Start};
 
 use std::future::Future;
 
-use crate::node::Node;
-use crate::process::{Ctx, ExitReason, Signal};
+use crate::node::{Ctx, Node};
+use crate::process::{ExitReason, Signal};
 
 /// The context of a GenServer's callbacks: a [`Ctx`] whose mailbox holds the server's calls,
 /// casts and infos.

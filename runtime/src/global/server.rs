@@ -305,7 +305,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::process::Ctx;
+    use crate::node::Ctx;
 
     fn idle(node: &Node) -> Pid {
         node.spawn(|mut ctx: Ctx<()>| async move {

@@ -15,56 +15,32 @@
 //! # }
 //! ```
 
-mod builder;
+mod ctx;
 mod deadlines;
-mod name;
+mod ops;
+mod registry;
+mod spawn;
+mod task;
+mod timer;
+mod wire;
 
-pub use builder::{NodeBuilder, NodeError};
+pub use ctx::{Addr, Ctx};
 pub(crate) use deadlines::Deadlines;
-pub use name::{NodeName, NodeNameError};
+pub use ops::ExitWatch;
+pub(crate) use ops::{DeliverTo, IncomingDest};
+pub use timer::TimerRef;
+pub(crate) use wire::{CallTable, PendingCall, Remote, RemoteTarget};
+
+// The process layer's identifiers, re-exported where users of a node look for them.
+pub use crate::process::{NodeDownReason, NodeName, NodeNameError};
 
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::dist::Dist;
-use crate::process::{ExitReason, MonitorRef, ProcessTable, Remote};
-use crate::registry::Registry;
-
-/// Why a node's connection was lost, as delivered with
-/// [`Signal::NodeDown`](crate::Signal::NodeDown) (Erlang's `nodedown_reason`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[non_exhaustive]
-pub enum NodeDownReason {
-    /// The connection closed or was reset (the peer died, or the network failed fast).
-    ConnectionClosed,
-    /// Nothing arrived from the peer for the tick time (`net_tick_timeout`).
-    TickTimeout,
-    /// This node disconnected it ([`Node::disconnect`]).
-    Disconnect,
-    /// The peer left the cluster cleanly, or this node is shutting down.
-    Shutdown,
-    /// The peer restarted (a new incarnation connected under the same name).
-    Restarted,
-    /// The peer broke the protocol (a garbage or oversized frame); the text says how.
-    ProtocolError(String),
-    /// The peer stopped reading: more than this many bytes waited to be sent to it.
-    Overloaded(usize),
-}
-
-impl fmt::Display for NodeDownReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            NodeDownReason::ConnectionClosed => f.write_str("connection_closed"),
-            NodeDownReason::TickTimeout => f.write_str("net_tick_timeout"),
-            NodeDownReason::Disconnect => f.write_str("disconnect"),
-            NodeDownReason::Shutdown => f.write_str("shutdown"),
-            NodeDownReason::Restarted => f.write_str("restarted"),
-            NodeDownReason::ProtocolError(e) => write!(f, "protocol_error: {e}"),
-            NodeDownReason::Overloaded(n) => write!(f, "overloaded: over {n} bytes unsent"),
-        }
-    }
-}
+use crate::process::{ExitReason, MonitorRef, ProcessTable};
+use registry::Registry;
 
 /// A running node: its processes, its registered names and (once distributed) its
 /// connections to other nodes.
@@ -131,11 +107,6 @@ impl PartialEq for Node {
 impl Eq for Node {}
 
 impl Node {
-    /// Starts configuring a node. See [`NodeBuilder`].
-    pub fn builder() -> NodeBuilder {
-        NodeBuilder::new()
-    }
-
     pub(crate) fn from_parts(
         name: NodeName,
         creation: u32,

@@ -9,8 +9,8 @@ use parking_lot::Mutex;
 use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
+use super::incoming::{DecodeFn, Incoming, Rejected};
 use super::mailbox::{Envelope, Mailbox};
-use super::remote::{DecodeFn, Incoming, Rejected};
 use super::signal::SysSignal;
 use super::{ExitReason, MonitorRef, Pid};
 

@@ -53,40 +53,36 @@
 //! aborts its task; the task's drop runs the same exit path as a return.
 
 mod cell;
-mod ctx;
 mod dest;
 mod error;
 mod exit;
+mod incoming;
+mod kind;
 mod mailbox;
-mod ops;
+mod node_name;
 mod pid;
-mod remote;
 mod signal;
-mod spawn;
 mod table;
-mod task;
-mod timer;
 
-pub use ctx::{Addr, Ctx};
 pub use dest::Dest;
-pub use error::{NoProcError, RegisterError, SendError};
+pub use error::{CallError, NoProcError, RegisterError, SendError};
 pub use exit::{Down, Exit, ExitReason, IntoExitReason};
-pub use ops::ExitWatch;
+pub use kind::SpawnOpts;
+pub use node_name::{NodeName, NodeNameError};
 pub use pid::{MonitorRef, Pid};
-pub use signal::{Signal, Unexpected};
-pub use spawn::SpawnOpts;
-pub use timer::TimerRef;
+pub use signal::{NodeDownReason, Signal, Unexpected};
 
 pub(crate) use cell::{
-    ProcessCell, catching, current_pid_id, dying_reason, orphan, panic_message_of, poll_catching,
+    Delivery, ProcessCell, Relations, TypedCell, Watcher, catching, current_pid_id, dying,
+    dying_reason, enter_process, is_down_of, orphan, panic_message_of, poll_catching,
 };
-pub(crate) use ops::{DeliverTo, IncomingDest};
-pub(crate) use remote::{
-    CallTable, DecodeFn, Encode, EncodeError, Incoming, PendingCall, Rejected, Remote,
-    RemoteReplyTo, RemoteTarget, ReplySink, WireKind, decode_value, encode_value, wire_name,
+pub(crate) use incoming::{
+    DecodeFn, Encode, EncodeError, Incoming, Rejected, RemoteReplyTo, ReplySink, WireKind,
+    decode_value, encode_value, wire_name,
 };
+pub(crate) use kind::Kind;
+pub(crate) use mailbox::Envelope;
 pub(crate) use signal::SysSignal;
-pub(crate) use spawn::Kind;
 pub(crate) use table::ProcessTable;
 
 use serde::Serialize;

@@ -1,7 +1,8 @@
 //! What a process receives: its own messages and system signals, in one FIFO.
 
-use super::{Down, Exit, Pid};
-use crate::node::{NodeDownReason, NodeName};
+use std::fmt;
+
+use super::{Down, Exit, NodeName, Pid};
 
 /// One item from a process's mailbox: a message of its type `M`, or a system signal.
 ///
@@ -96,6 +97,41 @@ impl SysSignal {
             SysSignal::Unexpected(u) => Signal::Unexpected(u),
             SysSignal::NodeUp(n) => Signal::NodeUp(n),
             SysSignal::NodeDown(n, r) => Signal::NodeDown(n, r),
+        }
+    }
+}
+
+/// Why a node's connection was lost, as delivered with
+/// [`Signal::NodeDown`] (Erlang's `nodedown_reason`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[non_exhaustive]
+pub enum NodeDownReason {
+    /// The connection closed or was reset (the peer died, or the network failed fast).
+    ConnectionClosed,
+    /// Nothing arrived from the peer for the tick time (`net_tick_timeout`).
+    TickTimeout,
+    /// This node disconnected it ([`Node::disconnect`](crate::Node::disconnect)).
+    Disconnect,
+    /// The peer left the cluster cleanly, or this node is shutting down.
+    Shutdown,
+    /// The peer restarted (a new incarnation connected under the same name).
+    Restarted,
+    /// The peer broke the protocol (a garbage or oversized frame); the text says how.
+    ProtocolError(String),
+    /// The peer stopped reading: more than this many bytes waited to be sent to it.
+    Overloaded(usize),
+}
+
+impl fmt::Display for NodeDownReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NodeDownReason::ConnectionClosed => f.write_str("connection_closed"),
+            NodeDownReason::TickTimeout => f.write_str("net_tick_timeout"),
+            NodeDownReason::Disconnect => f.write_str("disconnect"),
+            NodeDownReason::Shutdown => f.write_str("shutdown"),
+            NodeDownReason::Restarted => f.write_str("restarted"),
+            NodeDownReason::ProtocolError(e) => write!(f, "protocol_error: {e}"),
+            NodeDownReason::Overloaded(n) => write!(f, "overloaded: over {n} bytes unsent"),
         }
     }
 }

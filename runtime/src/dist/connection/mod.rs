@@ -31,10 +31,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::frame::{self, Addressee, EncodeFrameError};
 use super::{ConnectError, Dist};
-use crate::gen_server::CallError;
-use crate::node::{Node, NodeDownReason, NodeName};
+use crate::node::{CallTable, Node, NodeDownReason, NodeName};
 use crate::process::{
-    CallTable, Encode, EncodeError, ExitReason, MonitorRef, Pid, ReplySink, WireKind,
+    CallError, Encode, EncodeError, ExitReason, MonitorRef, Pid, ReplySink, WireKind,
 };
 
 /// Where a connection is in its life.
@@ -386,7 +385,7 @@ impl Conn {
         to: Addressee<'_>,
         type_name: &str,
         encode: Encode<'_>,
-    ) -> Result<crate::process::PendingCall, CallError> {
+    ) -> Result<crate::node::PendingCall, CallError> {
         let (tx, rx) = oneshot::channel();
         let call_ref = {
             let mut calls = self.calls.lock();
@@ -404,7 +403,7 @@ impl Conn {
                 "the request did not encode: {e}"
             )));
         }
-        Ok(crate::process::PendingCall {
+        Ok(crate::node::PendingCall {
             rx,
             table: self.clone(),
             call_ref,

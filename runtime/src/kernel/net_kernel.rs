@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::gen_server::{CallError, Flow, GenServer, RemoteCodec, ReplyHandle, ServerCtx};
+use crate::gen_server::{Flow, GenServer, RemoteCodec, ReplyHandle, ServerCtx};
 use crate::node::{Node, NodeName};
+use crate::process::CallError;
 
 /// The name it is registered under on every distributed node.
 pub(crate) const NAME: &str = "net_kernel";

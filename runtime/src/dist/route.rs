@@ -3,10 +3,8 @@
 
 use super::Dist;
 use super::frame::{self, Addressee};
-use crate::gen_server::CallError;
-use crate::process::{
-    Encode, EncodeError, ExitReason, MonitorRef, PendingCall, Pid, Remote, RemoteTarget, WireKind,
-};
+use crate::node::{PendingCall, Remote, RemoteTarget};
+use crate::process::{CallError, Encode, EncodeError, ExitReason, MonitorRef, Pid, WireKind};
 
 fn addressee<'a>(to: &RemoteTarget<'a>) -> Addressee<'a> {
     match *to {

@@ -4,10 +4,10 @@ use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-use super::{Node, NodeName, NodeNameError};
 use crate::dist::epmd::{DEFAULT_EPMD_PORT, EpmdError};
 use crate::dist::tls::{TlsConfig, TlsError};
 use crate::dist::{self, DistConfig, Ports};
+use crate::node::{Node, NodeName, NodeNameError};
 
 /// Configures a [`Node`]; [`start`](Self::start) runs it.
 ///
@@ -89,7 +89,15 @@ pub enum NodeError {
     Tls(#[from] TlsError),
 }
 
+impl Node {
+    /// Starts configuring a node. See [`NodeBuilder`].
+    pub fn builder() -> NodeBuilder {
+        NodeBuilder::new()
+    }
+}
+
 impl NodeBuilder {
+    /// A builder with every setting at its default (a local node).
     pub(crate) fn new() -> Self {
         Self::default()
     }
@@ -350,7 +358,7 @@ impl NodeBuilder {
                 problem,
             },
         )?;
-        let node = dist::start(name, config, runtime).await?;
+        let node = super::boot::start_distributed(name, config, runtime).await?;
         #[cfg(feature = "observer")]
         if let Some(addr) = self.observer {
             crate::observer::serve(&node, addr, crate::observer::Options::default())

@@ -7,14 +7,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use super::cell::{TypedCell, is_down_of};
-use super::mailbox::Envelope;
-use super::spawn::Kind;
-use super::{
-    Dest, ExitReason, IntoExitReason, Message, MonitorRef, NoProcError, Pid, RegisterError,
-    SendError, Signal, TimerRef,
+use super::{Node, TimerRef};
+use crate::process::{
+    Dest, Envelope, ExitReason, IntoExitReason, Kind, Message, MonitorRef, NoProcError, Pid,
+    RegisterError, SendError, Signal, TypedCell, is_down_of,
 };
-use crate::node::Node;
 
 /// What a running process owns: its pid, its node, and the receiving end of its mailbox.
 ///

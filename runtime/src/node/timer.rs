@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use tokio::task::AbortHandle;
 
-use super::{Dest, Message};
-use crate::node::Node;
+use super::Node;
+use crate::process::{Dest, Message};
 
 /// A pending [`send_after`](crate::Ctx::send_after). Dropping it does not cancel the timer.
 pub struct TimerRef {

@@ -1,94 +1,14 @@
-//! Spawning processes.
+//! Spawning: a process is a cell in the node's table plus a task that runs its function.
 
 use std::future::Future;
 use std::sync::Arc;
 
-use super::cell::{AcceptFn, GiveBackFn, TypedCell, accept_exact, give_back_exact};
-use super::remote::{DecodeFn, decode_plain};
+use super::Node;
+use super::ctx::{Addr, Ctx};
 use super::task::ProcessTask;
-use super::{Addr, Ctx, ExitReason, IntoExitReason, Message, Pid, RegisterError};
-use crate::node::Node;
-
-/// Options for [`Node::spawn_opts`].
-///
-/// ```
-/// use locus::{Node, SpawnOpts, Signal};
-///
-/// # #[tokio::main] async fn main() {
-/// let node = Node::builder().start().await.unwrap();
-/// let opts = SpawnOpts::new().register("logger").trap_exit(true);
-/// let logger = node
-///     .spawn_opts(opts, |mut ctx: locus::Ctx<String>| async move {
-///         while let Signal::Message(line) = ctx.recv().await {
-///             println!("{line}");
-///         }
-///     })
-///     .unwrap();
-/// assert_eq!(node.whereis("logger").as_ref(), Some(logger.pid()));
-/// # }
-/// ```
-#[derive(Debug, Clone, Default)]
-pub struct SpawnOpts {
-    link: Option<Pid>,
-    name: Option<String>,
-    trap_exit: bool,
-}
-
-impl SpawnOpts {
-    /// No link, no name, exits not trapped.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Links the new process to `pid` before it runs. If `pid` is not alive, the new process
-    /// receives an exit signal with [`ExitReason::NoProc`] at once, as in Erlang.
-    pub fn link(mut self, pid: &Pid) -> Self {
-        self.link = Some(pid.clone());
-        self
-    }
-
-    /// Registers the new process under `name` before it runs; spawning fails if the name is
-    /// taken.
-    pub fn register(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
-
-    /// Starts the process trapping exits.
-    pub fn trap_exit(mut self, on: bool) -> Self {
-        self.trap_exit = on;
-        self
-    }
-}
-
-/// How a mailbox of type `M` accepts values offered through an untyped pid or name, and
-/// messages from other nodes.
-pub(crate) struct Kind<M> {
-    pub(crate) accept: AcceptFn<M>,
-    pub(crate) give_back: GiveBackFn<M>,
-    pub(crate) decode: Option<DecodeFn<M>>,
-}
-
-impl<M: Send + 'static> Kind<M> {
-    /// A mailbox that accepts exactly `M`, from this node only.
-    pub(crate) fn local_only() -> Self {
-        Self {
-            accept: accept_exact::<M>,
-            give_back: give_back_exact::<M>,
-            decode: None,
-        }
-    }
-}
-
-impl<M: Message> Kind<M> {
-    /// A mailbox that accepts exactly `M`, from any node.
-    pub(crate) fn exact() -> Self {
-        Self {
-            decode: Some(decode_plain::<M>),
-            ..Self::local_only()
-        }
-    }
-}
+use crate::process::{
+    ExitReason, IntoExitReason, Kind, Message, Pid, RegisterError, SpawnOpts, TypedCell,
+};
 
 impl Node {
     /// Spawns a process running `f(ctx)` and returns a typed handle to it (Erlang's `spawn`).

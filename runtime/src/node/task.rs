@@ -9,9 +9,11 @@ use std::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use super::cell::{Relations, TypedCell, Watcher, dying, enter_process, poll_catching};
-use super::{ExitReason, IntoExitReason};
-use crate::node::Node;
+use super::Node;
+use crate::process::{
+    ExitReason, IntoExitReason, Pid, Relations, TypedCell, Watcher, dying, enter_process,
+    poll_catching,
+};
 
 pin_project! {
     /// Wraps a process's future. Whether it returns, panics or is aborted (killed), the
@@ -125,5 +127,3 @@ fn notify(node: &Node, pid: &Pid, reason: &ExitReason, rel: Relations) {
         node.forget_monitor(pid, &target, monitor);
     }
 }
-
-use super::Pid;

@@ -11,14 +11,13 @@ use std::task::{Context, Poll};
 
 use tokio::sync::oneshot;
 
-use super::cell::{Delivery, ProcessCell, Watcher, current_pid_id};
-use super::remote::{Encode, Incoming, Rejected, RemoteTarget, WireKind, encode_value, wire_name};
-use super::signal::SysSignal;
-use super::{
-    Dest, Down, Exit, ExitReason, Message, MonitorRef, NoProcError, Pid, RegisterError, SendError,
-    Unexpected,
+use super::wire::RemoteTarget;
+use super::{Node, NodeName};
+use crate::process::{
+    CallError, Delivery, Dest, Down, Encode, Exit, ExitReason, Incoming, Message, MonitorRef,
+    NoProcError, Pid, ProcessCell, RegisterError, Rejected, SendError, SysSignal, Unexpected,
+    Watcher, WireKind, current_pid_id, encode_value, wire_name,
 };
-use crate::node::{Node, NodeName};
 
 impl Node {
     /// Whether `pid` belongs to this incarnation of this node.
@@ -385,7 +384,7 @@ impl Node {
         };
         let Some(cell) = found else {
             return Err(Rejected {
-                error: crate::gen_server::CallError::NoProc,
+                error: CallError::NoProc,
                 reply_to: msg.reply_to,
             });
         };
@@ -400,7 +399,7 @@ impl Node {
                     "mailbox full: dropping messages from other nodes");
             }
             return Err(Rejected {
-                error: crate::gen_server::CallError::Overloaded(limit),
+                error: CallError::Overloaded(limit),
                 reply_to: msg.reply_to,
             });
         }
