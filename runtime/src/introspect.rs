@@ -19,10 +19,11 @@
 //! # Ok(()) }
 //! ```
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use crate::dist::epoch_ms;
 
 use serde::{Deserialize, Serialize};
 
+use crate::kernel::Service;
 use crate::node::{Node, NodeName};
 use crate::process::Pid;
 
@@ -30,8 +31,7 @@ use crate::process::Pid;
 pub const BUSIEST: usize = 20;
 /// How many registered names, global names or groups a snapshot lists at most.
 pub const MAX_NAMES: usize = 1000;
-/// How many node events a node remembers.
-pub const MAX_EVENTS: usize = 100;
+pub use crate::dist::{MAX_EVENTS, NodeEventRecord};
 
 /// A snapshot of one node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,42 +109,25 @@ pub struct GroupInfo {
     pub members: usize,
 }
 
-/// A node up or down event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[non_exhaustive]
-pub struct NodeEventRecord {
-    /// When, in milliseconds since the Unix epoch.
-    pub at_ms: u64,
-    /// The node that came up or went down.
-    pub peer: NodeName,
-    /// Up (true) or down.
-    pub up: bool,
-    /// Why it went down.
-    pub reason: Option<String>,
-}
-
-impl NodeEventRecord {
-    pub(crate) fn now(peer: &NodeName, up: bool, reason: Option<String>) -> Self {
-        Self {
-            at_ms: epoch_ms(SystemTime::now()),
-            peer: peer.clone(),
-            up,
-            reason,
-        }
-    }
-}
-
-fn epoch_ms(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
 /// Resident memory from `/proc/self/statm` (Linux).
 fn resident_bytes() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
     Some(pages * 4096)
+}
+
+/// Introspection as the kernel boots it: `locus.info` on every node.
+pub(crate) const SERVICE: Service = Service {
+    name: "introspection",
+    install,
+    start: None,
+};
+
+fn install(node: &Node) {
+    node.rpc_registry()
+        .insert("locus.info", |node: Node, (): ()| async move {
+            Ok::<_, String>(node.info())
+        });
 }
 
 impl Node {
@@ -212,7 +195,7 @@ impl Node {
     }
 
     fn dist_introspection(&self) -> (Vec<ConnectionInfo>, Vec<NodeEventRecord>) {
-        let Some(dist) = self.dist_handle() else {
+        let Some(dist) = self.try_extension::<crate::dist::Dist>() else {
             return (Vec::new(), Vec::new());
         };
         let mut conns: Vec<ConnectionInfo> = dist

@@ -19,6 +19,7 @@ pub mod process;
 pub mod pubsub;
 mod remote_spawn;
 pub mod rpc;
+mod services;
 pub mod supervisor;
 
 pub use gen_server::*;

@@ -31,8 +31,8 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::gen_server::{Client, Flow, GenServer, RemoteCodec, ServerCtx, StartError};
-use crate::node::IncomingDest;
-use crate::node::{Node, NodeName};
+use crate::kernel::{Service, ensure_started, nothing_to_install};
+use crate::node::{IncomingDest, Node, NodeName};
 use crate::pg::{Pg, PgError};
 use crate::process::{Incoming, Message, Pid, Signal, WireKind, wire_name};
 
@@ -91,11 +91,23 @@ impl GenServer for RelayServer {
     }
 }
 
-pub(crate) async fn start(node: &Node) -> Result<(), StartError> {
-    match RelayServer::start(node, RelayServer).register(RELAY).await {
-        Ok(_) | Err(StartError::AlreadyStarted(_)) => Ok(()),
-        Err(e) => Err(e),
-    }
+/// Pubsub as the kernel boots it: on a distributed node, its topics' process group scope
+/// and the relay.
+pub(crate) const SERVICE: Service = Service {
+    name: "pubsub",
+    install: nothing_to_install,
+    start: Some(|node| Box::pin(start(node))),
+};
+
+async fn start(node: &Node) -> Result<(), StartError> {
+    crate::pg::start_scope(node, SCOPE).await?;
+    ensure_started(node, RELAY, || async {
+        RelayServer::start(node, RelayServer)
+            .register(RELAY)
+            .await
+            .map(drop)
+    })
+    .await
 }
 
 impl Node {

@@ -28,6 +28,7 @@ use dashmap::DashMap;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::kernel::Service;
 use crate::node::Ctx;
 use crate::node::{Node, NodeName};
 use crate::process::{MonitorRef, Pid, SpawnOpts};
@@ -89,23 +90,31 @@ struct SpawnArgs {
     link: Option<Pid>,
 }
 
-/// Registers the rpc function that serves remote spawns.
-pub(crate) fn install(functions: &crate::rpc::Registry) {
-    functions.insert(SPAWN_FN, |node: Node, req: SpawnArgs| async move {
-        let factory = node
-            .kinds()
-            .factories
-            .get(&req.kind)
-            .map(|f| f.clone())
-            .ok_or_else(|| {
-                format!(
-                    "no process kind {:?} is registered on node {}",
-                    req.kind,
-                    node.name()
-                )
-            })?;
-        factory(&node, &req.args, req.link)
-    });
+/// Remote spawn as the kernel boots it: the rpc function that serves remote spawns, on
+/// every node.
+pub(crate) const SERVICE: Service = Service {
+    name: "remote spawn",
+    install,
+    start: None,
+};
+
+fn install(node: &Node) {
+    node.rpc_registry()
+        .insert(SPAWN_FN, |node: Node, req: SpawnArgs| async move {
+            let factory = node
+                .kinds()
+                .factories
+                .get(&req.kind)
+                .map(|f| f.clone())
+                .ok_or_else(|| {
+                    format!(
+                        "no process kind {:?} is registered on node {}",
+                        req.kind,
+                        node.name()
+                    )
+                })?;
+            factory(&node, &req.args, req.link)
+        });
 }
 
 impl fmt::Debug for Kinds {
@@ -161,8 +170,8 @@ impl Node {
         self.rpc().call(node, SPAWN_FN, req, SPAWN_TIMEOUT).await
     }
 
-    pub(crate) fn kinds(&self) -> &Kinds {
-        self.kinds_registry()
+    fn kinds(&self) -> Arc<Kinds> {
+        self.extension::<Kinds>()
     }
 }
 

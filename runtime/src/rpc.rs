@@ -55,7 +55,10 @@ use futures::future::BoxFuture;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::gen_server::{CallError, Client, Flow, GenServer, RemoteCodec, ReplyHandle, ServerCtx};
+use crate::gen_server::{
+    CallError, Client, Flow, GenServer, RemoteCodec, ReplyHandle, ServerCtx, StartError,
+};
+use crate::kernel::{Service, ensure_started};
 use crate::node::{Node, NodeName};
 use crate::process::panic_message_of;
 
@@ -107,45 +110,6 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
-    pub(crate) fn new() -> Self {
-        let r = Self::default();
-        r.insert("node.self", |node: Node, (): ()| async move {
-            Ok::<_, String>(node.name().clone())
-        });
-        r.insert("node.list", |node: Node, (): ()| async move {
-            Ok::<_, String>(node.nodes())
-        });
-        r.insert("node.connect", |node: Node, peer: NodeName| async move {
-            // Node.connect/1: true or false; why it failed is logged on that node.
-            Ok::<_, String>(match node.connect(&peer).await {
-                Ok(()) => true,
-                Err(e) => {
-                    tracing::warn!(%peer, error = %e, "node.connect failed");
-                    false
-                }
-            })
-        });
-        r.insert("node.disconnect", |node: Node, peer: NodeName| async move {
-            Ok::<_, String>(node.disconnect(&peer))
-        });
-        r.insert("process.whereis", |node: Node, name: String| async move {
-            Ok::<_, String>(node.whereis(&name))
-        });
-        r.insert("global.whereis", |node: Node, name: String| async move {
-            Ok::<_, String>(node.global().whereis(&name))
-        });
-        r.insert("locus.info", |node: Node, (): ()| async move {
-            Ok::<_, String>(node.info())
-        });
-        r.insert("pg.members", |node: Node, group: String| async move {
-            let mut members = node.pg().members(&group);
-            members.sort();
-            Ok::<_, String>(members)
-        });
-        crate::remote_spawn::install(&r);
-        r
-    }
-
     pub(crate) fn insert<A, R, E, F, Fut>(&self, name: &str, f: F)
     where
         A: DeserializeOwned + Send + 'static,
@@ -270,11 +234,50 @@ impl GenServer for RpcServer {
     }
 }
 
-pub(crate) async fn start(node: &Node) -> Result<(), crate::gen_server::StartError> {
-    RpcServer::start(node, RpcServer)
-        .register(SERVER)
-        .await
-        .map(|_| ())
+/// rpc as the kernel boots it: the built-in functions about the node itself on every node,
+/// the server on distributed ones.
+pub(crate) const SERVICE: Service = Service {
+    name: "the rpc server",
+    install: install_builtins,
+    start: Some(|node| Box::pin(start(node))),
+};
+
+async fn start(node: &Node) -> Result<(), StartError> {
+    ensure_started(node, SERVER, || async {
+        RpcServer::start(node, RpcServer)
+            .register(SERVER)
+            .await
+            .map(drop)
+    })
+    .await
+}
+
+/// The built-in functions about the node: `node.self`, `node.list`, `node.connect`,
+/// `node.disconnect`, `process.whereis`. (Other services add theirs.)
+fn install_builtins(node: &Node) {
+    let r = node.rpc_registry();
+    r.insert("node.self", |node: Node, (): ()| async move {
+        Ok::<_, String>(node.name().clone())
+    });
+    r.insert("node.list", |node: Node, (): ()| async move {
+        Ok::<_, String>(node.nodes())
+    });
+    r.insert("node.connect", |node: Node, peer: NodeName| async move {
+        // Node.connect/1: true or false; why it failed is logged on that node.
+        Ok::<_, String>(match node.connect(&peer).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "node.connect failed");
+                false
+            }
+        })
+    });
+    r.insert("node.disconnect", |node: Node, peer: NodeName| async move {
+        Ok::<_, String>(node.disconnect(&peer))
+    });
+    r.insert("process.whereis", |node: Node, name: String| async move {
+        Ok::<_, String>(node.whereis(&name))
+    });
 }
 
 fn from_call_error(node: &NodeName, e: CallError) -> RpcError {
@@ -337,10 +340,8 @@ impl Rpc {
         timeout: Duration,
     ) -> Result<Vec<u8>, RpcError> {
         if node == self.node.name() {
-            let run = self
-                .node
-                .rpc_registry()
-                .run(self.node.clone(), function, args);
+            let registry = self.node.rpc_registry();
+            let run = registry.run(self.node.clone(), function, args);
             return match self.node.deadlines().timeout(timeout, Box::pin(run)).await {
                 Ok(r) => r,
                 Err(_) => Err(RpcError::Timeout),
@@ -429,5 +430,10 @@ impl Node {
     /// This node's rpc: register functions, call them on any node.
     pub fn rpc(&self) -> Rpc {
         Rpc { node: self.clone() }
+    }
+
+    /// The functions this node offers.
+    pub(crate) fn rpc_registry(&self) -> Arc<Registry> {
+        self.extension::<Registry>()
     }
 }

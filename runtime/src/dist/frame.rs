@@ -14,8 +14,8 @@
 
 use rmp::Marker;
 
-use crate::node::NodeName;
-use crate::process::{EncodeError, ExitReason, MonitorRef, Pid, WireKind};
+use crate::node::Addressee;
+use crate::process::{EncodeError, ExitReason, MonitorRef, NodeName, Pid, WireKind};
 
 /// The default largest frame, header and payload (Erlang has no limit; a limit is what keeps
 /// a hostile peer from making this node allocate without bound).
@@ -459,12 +459,6 @@ impl<'b> FrameWriter<'b> {
 
 fn no_payload(_: &mut Vec<u8>) -> Result<(), EncodeError> {
     Ok(())
-}
-
-/// What a message frame is addressed to.
-pub(crate) enum Addressee<'a> {
-    Pid(&'a Pid),
-    Name(&'a str),
 }
 
 pub(crate) fn tick(buf: &mut Vec<u8>) {

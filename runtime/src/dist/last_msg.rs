@@ -127,7 +127,8 @@ impl LastMsg {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dist::frame::{self, Addressee, DEFAULT_MAX_FRAME, Frame};
+    use crate::dist::frame::{self, DEFAULT_MAX_FRAME, Frame};
+    use crate::node::Addressee;
     use crate::process::Pid;
 
     fn name(s: &str) -> NodeName {

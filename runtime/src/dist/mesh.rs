@@ -32,8 +32,7 @@ use super::handshake::{
 };
 use super::tls;
 use super::transport::Transport;
-use super::{ConnectError, Dist, DistConfig, Ports};
-use crate::kernel::NodeError;
+use super::{ConnectError, Dist, DistConfig, ListenError, Ports};
 use crate::node::{Node, NodeDownReason, NodeName};
 
 /// Starts distribution: listens, registers with the port mapper (serving one if none runs),
@@ -42,11 +41,11 @@ pub(crate) async fn start(
     name: NodeName,
     config: DistConfig,
     runtime: tokio::runtime::Handle,
-) -> Result<Node, NodeError> {
+) -> Result<Node, ListenError> {
     let listener = bind(config.listen, config.ports).await?;
     let listen_port = listener
         .local_addr()
-        .map_err(|e| NodeError::Listen(format!("cannot read the listen address: {e}")))?
+        .map_err(|e| ListenError::Bind(format!("cannot read the listen address: {e}")))?
         .port();
     let cancel = CancellationToken::new();
     let (creation, registration) = match config.ports {
@@ -55,11 +54,11 @@ pub(crate) async fn start(
             let reg = Registration::new(name.alive(), listen_port, config.hidden);
             let (creation, stream) = register_or_serve(config.epmd_port, &reg, &cancel)
                 .await
-                .map_err(NodeError::Epmd)?;
+                .map_err(ListenError::Epmd)?;
             (creation, Some((reg, stream)))
         }
     };
-    let node = Node::from_parts(name.clone(), creation, runtime);
+    let node = Node::from_parts(name.clone(), creation, runtime, config.max_mailbox);
     let me = Identity {
         name,
         creation,
@@ -81,7 +80,8 @@ pub(crate) async fn start(
         failures: dashmap::DashMap::new(),
         history: parking_lot::Mutex::new(std::collections::VecDeque::new()),
     });
-    node.set_dist(dist.clone());
+    node.set_extension(dist.clone());
+    node.set_router(dist.clone());
     tokio::spawn(dist.clone().accept_loop(listener));
     if let Some((reg, stream)) = registration {
         tokio::spawn(keep_registered(epmd_port, reg, stream, cancel));
@@ -97,22 +97,22 @@ fn random_creation() -> u32 {
 }
 
 /// Binds the distribution listener as configured.
-async fn bind(ip: IpAddr, ports: Ports) -> Result<TcpListener, NodeError> {
+async fn bind(ip: IpAddr, ports: Ports) -> Result<TcpListener, ListenError> {
     let try_port = |port: u16| async move { TcpListener::bind(SocketAddr::new(ip, port)).await };
     match ports {
         Ports::Any => try_port(0)
             .await
-            .map_err(|e| NodeError::Listen(format!("cannot listen on {ip}: {e}"))),
+            .map_err(|e| ListenError::Bind(format!("cannot listen on {ip}: {e}"))),
         Ports::Fixed(p) => try_port(p)
             .await
-            .map_err(|e| NodeError::Listen(format!("cannot listen on {ip}:{p}: {e}"))),
+            .map_err(|e| ListenError::Bind(format!("cannot listen on {ip}:{p}: {e}"))),
         Ports::Range(lo, hi) => {
             for p in lo..=hi {
                 if let Ok(l) = try_port(p).await {
                     return Ok(l);
                 }
             }
-            Err(NodeError::Listen(format!(
+            Err(ListenError::Bind(format!(
                 "no free port in {lo}-{hi} on {ip}: every port of the range is in use; widen the range or stop other nodes"
             )))
         }
@@ -270,42 +270,8 @@ impl Dist {
             .is_none_or(|last| last != error)
     }
 
-    fn arc(&self) -> Option<Arc<Dist>> {
+    pub(crate) fn arc(&self) -> Option<Arc<Dist>> {
         self.this.upgrade()
-    }
-
-    /// The connection to `peer`, starting one if there is none.
-    pub(crate) fn conn_for(&self, peer: &NodeName, port_hint: Option<u16>) -> Option<Arc<Conn>> {
-        if self.any_blocked.load(std::sync::atomic::Ordering::Relaxed)
-            && self.blocked.contains(peer)
-        {
-            return None;
-        }
-        if let Some(c) = self.peers.get(peer) {
-            return Some(c.clone());
-        }
-        let dist = self.arc()?;
-        if self.cancel.is_cancelled() {
-            return None;
-        }
-        let (conn, created) = match self.peers.entry(peer.clone()) {
-            Entry::Occupied(o) => (o.get().clone(), false),
-            Entry::Vacant(v) => {
-                let c = Conn::new(&dist, peer.clone());
-                c.set_outgoing();
-                v.insert(c.clone());
-                (c, true)
-            }
-        };
-        if created {
-            tokio::spawn(dist.initiate(conn.clone(), port_hint));
-        }
-        Some(conn)
-    }
-
-    /// The connection to `peer` if one exists (never starts one).
-    pub(crate) fn existing(&self, peer: &NodeName) -> Option<Arc<Conn>> {
-        self.peers.get(peer).map(|c| c.clone())
     }
 
     pub(crate) async fn connect(&self, peer: &NodeName) -> Result<(), ConnectError> {
@@ -382,7 +348,7 @@ impl Dist {
     }
 
     /// The initiating side of a connection attempt.
-    async fn initiate(self: Arc<Self>, conn: Arc<Conn>, port_hint: Option<u16>) {
+    pub(crate) async fn initiate(self: Arc<Self>, conn: Arc<Conn>, port_hint: Option<u16>) {
         let peer = conn.peer.clone();
         let total = SETUP_TIME * 3;
         let result = match tokio::time::timeout(total, self.handshake_out(&conn, port_hint)).await {

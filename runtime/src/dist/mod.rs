@@ -68,9 +68,11 @@ pub use handshake::HandshakeError;
 pub(crate) use mesh::start;
 
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use dashmap::DashMap;
 use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -136,6 +138,17 @@ pub enum ConnectError {
     ShuttingDown,
 }
 
+/// Distribution could not start: the listener or the port mapper registration failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ListenError {
+    /// The listen address or port cannot be used; the text says which and why.
+    #[error("{0}")]
+    Bind(String),
+    /// The port mapper could not be reached or refused the registration.
+    #[error(transparent)]
+    Epmd(epmd::EpmdError),
+}
+
 /// A change in the set of connected nodes, as seen through [`Node::node_events`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -164,6 +177,41 @@ impl NodeEvents {
     }
 }
 
+/// How many node events a node remembers.
+pub const MAX_EVENTS: usize = 100;
+
+/// A node up or down event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct NodeEventRecord {
+    /// When, in milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    /// The node that came up or went down.
+    pub peer: NodeName,
+    /// Up (true) or down.
+    pub up: bool,
+    /// Why it went down.
+    pub reason: Option<String>,
+}
+
+impl NodeEventRecord {
+    fn now(peer: &NodeName, up: bool, reason: Option<String>) -> Self {
+        Self {
+            at_ms: epoch_ms(SystemTime::now()),
+            peer: peer.clone(),
+            up,
+            reason,
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch (0 for times before it).
+pub(crate) fn epoch_ms(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
 /// The distribution state of one node.
 pub(crate) struct Dist {
     this: std::sync::Weak<Dist>,
@@ -183,7 +231,7 @@ pub(crate) struct Dist {
     /// (another cookie, retried by discovery) is logged once, not at every attempt.
     failures: DashMap<String, String>,
     /// The latest node up/down events, oldest first, for introspection.
-    history: Mutex<std::collections::VecDeque<crate::introspect::NodeEventRecord>>,
+    history: Mutex<std::collections::VecDeque<NodeEventRecord>>,
 }
 
 impl Dist {
@@ -194,10 +242,10 @@ impl Dist {
     /// Keeps the latest events (bounded).
     fn remember(&self, peer: &NodeName, up: bool, reason: Option<String>) {
         let mut h = self.history.lock();
-        if h.len() >= crate::introspect::MAX_EVENTS {
+        if h.len() >= MAX_EVENTS {
             h.pop_front();
         }
-        h.push_back(crate::introspect::NodeEventRecord::now(peer, up, reason));
+        h.push_back(NodeEventRecord::now(peer, up, reason));
     }
 
     /// The connections that are up: peer, hidden, connection.
@@ -213,7 +261,7 @@ impl Dist {
     }
 
     /// The latest node events, oldest first.
-    pub(crate) fn history(&self) -> Vec<crate::introspect::NodeEventRecord> {
+    pub(crate) fn history(&self) -> Vec<NodeEventRecord> {
         self.history.lock().iter().cloned().collect()
     }
 
@@ -245,7 +293,7 @@ impl Dist {
 
 impl Node {
     fn dist(&self) -> Option<Arc<Dist>> {
-        self.dist_handle().cloned()
+        self.try_extension::<Dist>()
     }
 
     /// Whether this node was started with a name.

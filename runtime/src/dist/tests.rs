@@ -6,9 +6,10 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::frame::{self, Addressee};
+use super::frame;
 use super::handshake::{Identity, InitStep, Initiator, message_len};
 use super::{NodeEvent, epmd};
+use crate::node::Addressee;
 use crate::node::Ctx;
 use crate::node::{Node, NodeDownReason, NodeName};
 use crate::process::{Signal, WireKind};

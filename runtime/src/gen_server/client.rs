@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::RemoteCodec;
 use super::{CallError, GenServer, ReplyHandle, ServerMsg};
 use crate::node::{DeliverTo, Node, RemoteTarget};
-use crate::process::{Dest, EncodeError, ExitReason, Pid, SendError, WireKind, current_pid_id};
+use crate::process::{Dest, ExitReason, Payload, Pid, SendError, WireKind, current_pid_id};
 
 /// How long [`Client::call`] waits for a reply unless told otherwise (OTP's 5000 ms).
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -126,13 +126,13 @@ impl<S: GenServer> Client<S> {
         timeout: Duration,
     ) -> Result<S::Reply, CallError> {
         let codec = Self::codec()?;
-        let Some(remote) = self.node.remote() else {
-            return Err(CallError::NodeDown(target.node().clone()));
-        };
         let from = self.caller();
-        let pending = remote.call(from.as_ref(), target, codec.call_name, &mut |buf| {
-            (codec.encode_call)(&request, buf)
-        })?;
+        let pending = self.node.call_remote(
+            from.as_ref(),
+            target,
+            codec.call_name,
+            (codec.call_payload)(&request),
+        )?;
         match self.node.deadlines().timeout(timeout, pending).await {
             Ok(Ok(bytes)) => (codec.decode_reply)(&bytes)
                 .map_err(|e| CallError::BadType(format!("reply did not decode: {e}"))),
@@ -158,8 +158,7 @@ impl<S: GenServer> Client<S> {
         // The connection is looked up again only when sending found it busy.
         if self.cast_busy(msg)?
             && let Some(target) = self.node.remote_target(&self.dest)
-            && let Some(remote) = self.node.remote()
-            && let Some(wait) = remote.until_writable(target.node())
+            && let Some(wait) = self.node.until_writable(target.node())
         {
             wait.await;
         }
@@ -186,8 +185,7 @@ impl<S: GenServer> Client<S> {
                     target,
                     WireKind::Cast,
                     codec.cast_name,
-                    codec.encode_cast,
-                    &msg,
+                    (codec.cast_payload)(&msg),
                 ),
                 Err(_) => false,
             };
@@ -214,8 +212,7 @@ impl<S: GenServer> Client<S> {
                     target,
                     WireKind::Send,
                     codec.info_name,
-                    codec.encode_info,
-                    &info,
+                    (codec.info_payload)(&info),
                 );
             }
             return Ok(());
@@ -234,19 +231,16 @@ impl<S: GenServer> Client<S> {
             .inspect_err(|e| tracing::warn!(dest = %self.dest, error = %e, "message dropped"))
     }
 
-    fn send_remote<T>(
+    fn send_remote(
         &self,
         target: RemoteTarget<'_>,
         kind: WireKind,
         type_name: &str,
-        encode: fn(&T, &mut Vec<u8>) -> Result<(), EncodeError>,
-        value: &T,
+        payload: &dyn Payload,
     ) -> bool {
         let from = self.caller().unwrap_or_else(|| self.node.node_pid());
         self.node
-            .send_remote(&from, target, kind, type_name, &mut |buf| {
-                encode(value, buf)
-            })
+            .send_remote(&from, target, kind, type_name, payload)
     }
 
     /// Stops the server (OTP's `GenServer.stop/3`): it finishes the message at hand, runs

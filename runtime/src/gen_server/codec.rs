@@ -4,10 +4,11 @@ use std::fmt;
 
 use super::{GenServer, ReplyHandle, ServerMsg};
 use crate::process::{
-    EncodeError, Incoming, Message, Rejected, WireKind, decode_value, encode_value, wire_name,
+    Incoming, Message, Payload, Rejected, WireKind, as_payload, decode_value, wire_name,
 };
 
-type EncodeFn<T> = fn(&T, &mut Vec<u8>) -> Result<(), EncodeError>;
+/// A value of a type the codec knows to be serializable, as a payload.
+type PayloadFn<T> = fn(&T) -> &dyn Payload;
 type DecodeFn<T> = fn(&[u8]) -> Result<T, String>;
 
 /// The wire form of a GenServer's calls, replies, casts and infos: how other nodes reach it.
@@ -41,13 +42,13 @@ pub struct RemoteCodec<S: GenServer> {
     pub(crate) call_name: &'static str,
     pub(crate) cast_name: &'static str,
     pub(crate) info_name: &'static str,
-    pub(crate) encode_call: EncodeFn<S::Call>,
+    pub(crate) call_payload: PayloadFn<S::Call>,
     pub(crate) decode_call: DecodeFn<S::Call>,
-    pub(crate) encode_reply: EncodeFn<S::Reply>,
+    pub(crate) reply_payload: PayloadFn<S::Reply>,
     pub(crate) decode_reply: DecodeFn<S::Reply>,
-    pub(crate) encode_cast: EncodeFn<S::Cast>,
+    pub(crate) cast_payload: PayloadFn<S::Cast>,
     pub(crate) decode_cast: DecodeFn<S::Cast>,
-    pub(crate) encode_info: EncodeFn<S::Info>,
+    pub(crate) info_payload: PayloadFn<S::Info>,
     pub(crate) decode_info: DecodeFn<S::Info>,
 }
 
@@ -69,10 +70,6 @@ impl<S: GenServer> fmt::Debug for RemoteCodec<S> {
     }
 }
 
-fn encode<T: serde::Serialize>(v: &T, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
-    encode_value(buf, v)
-}
-
 impl<S> RemoteCodec<S>
 where
     S: GenServer,
@@ -87,13 +84,13 @@ where
             call_name: wire_name::<S::Call>(),
             cast_name: wire_name::<S::Cast>(),
             info_name: wire_name::<S::Info>(),
-            encode_call: encode::<S::Call>,
+            call_payload: as_payload::<S::Call>,
             decode_call: decode_value::<S::Call>,
-            encode_reply: encode::<S::Reply>,
+            reply_payload: as_payload::<S::Reply>,
             decode_reply: decode_value::<S::Reply>,
-            encode_cast: encode::<S::Cast>,
+            cast_payload: as_payload::<S::Cast>,
             decode_cast: decode_value::<S::Cast>,
-            encode_info: encode::<S::Info>,
+            info_payload: as_payload::<S::Info>,
             decode_info: decode_value::<S::Info>,
         }
     }
@@ -133,7 +130,7 @@ pub(crate) fn decode_server<S: GenServer>(msg: Incoming<'_>) -> Result<ServerMsg
         Ok(Decoded::Call(req)) => match msg.reply_to {
             Some(to) => Ok(ServerMsg::Call(
                 req,
-                ReplyHandle::remote(to, codec.encode_reply),
+                ReplyHandle::remote(to, codec.reply_payload),
             )),
             None => Err(Rejected::undecodable(
                 msg,

@@ -5,7 +5,7 @@ use std::fmt;
 use tokio::sync::oneshot;
 
 use super::CallError;
-use crate::process::{EncodeError, ExitReason, Pid, RemoteReplyTo, catching, dying_reason, orphan};
+use crate::process::{ExitReason, Payload, Pid, RemoteReplyTo, catching, dying_reason, orphan};
 
 /// The right to answer one call. [`reply`](Self::reply) answers it; the handle can be moved
 /// to another task or process and answered from there.
@@ -49,10 +49,7 @@ enum To<R: 'static> {
     /// A caller on this node, waiting on a one-shot slot.
     Local(oneshot::Sender<Result<R, CallError>>),
     /// A caller on another node: the reply is encoded and sent back.
-    Remote(
-        RemoteReplyTo,
-        fn(&R, &mut Vec<u8>) -> Result<(), EncodeError>,
-    ),
+    Remote(RemoteReplyTo, fn(&R) -> &dyn Payload),
     /// Another handle, reached through a conversion ([`ReplyHandle::map`]).
     Mapped(Box<dyn FnOnce(Result<R, CallError>) + Send + Sync>),
 }
@@ -80,13 +77,10 @@ impl<R: 'static> ReplyHandle<R> {
     }
 
     /// A handle for a call from another node.
-    pub(crate) fn remote(
-        to: RemoteReplyTo,
-        encode: fn(&R, &mut Vec<u8>) -> Result<(), EncodeError>,
-    ) -> Self {
+    pub(crate) fn remote(to: RemoteReplyTo, payload: fn(&R) -> &dyn Payload) -> Self {
         let from = to.from.clone();
         Self {
-            to: Some(To::Remote(to, encode)),
+            to: Some(To::Remote(to, payload)),
             from,
         }
     }
@@ -147,10 +141,7 @@ impl<R: 'static> ReplyHandle<R> {
             Some(To::Local(tx)) => {
                 let _ = tx.send(Ok(value));
             }
-            Some(To::Remote(to, encode)) => {
-                to.sink
-                    .reply(to.call_ref, Ok(&mut |buf| encode(&value, buf)));
-            }
+            Some(To::Remote(to, payload)) => to.sink.reply(to.call_ref, Ok(payload(&value))),
             Some(To::Mapped(f)) => f(Ok(value)),
             None => {}
         }

@@ -6,6 +6,7 @@ use std::future::{Future, IntoFuture};
 use std::pin::Pin;
 use std::task::Poll;
 
+use futures::future::BoxFuture;
 use tokio::sync::oneshot;
 
 use super::{Client, Flow, GenServer, ReplyHandle, ServerCtx, StartError};
@@ -93,9 +94,14 @@ pub struct Start<S: GenServer, C = Client<S>> {
     server: S,
     opts: SpawnOpts,
     parent: Option<Pid>,
-    global: Option<String>,
+    before_init: Option<BeforeInit>,
     _client: std::marker::PhantomData<fn() -> C>,
 }
+
+/// What runs in a new server's process before `init`; its error fails the start (with the
+/// name it registered already freed). Set by [`Start::before_init`].
+pub(crate) type BeforeInit =
+    Box<dyn FnOnce(Node, Pid) -> BoxFuture<'static, Result<(), StartError>> + Send>;
 
 impl<S: GenServer, C> fmt::Debug for Start<S, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -112,7 +118,7 @@ impl<S: GenServer> Start<S> {
             server,
             opts: SpawnOpts::new(),
             parent: None,
-            global: None,
+            before_init: None,
             _client: std::marker::PhantomData,
         }
     }
@@ -127,17 +133,15 @@ impl<S: GenServer, C: From<Client<S>>> Start<S, C> {
             server: self.server,
             opts: self.opts,
             parent: self.parent,
-            global: self.global,
+            before_init: self.before_init,
             _client: std::marker::PhantomData,
         }
     }
 
-    /// Registers the server under a global name before `init` runs (OTP's
-    /// `name: {:global, name}`): one server of that name in the whole cluster. If another
-    /// process holds it, nothing starts and the error is
-    /// [`StartError::AlreadyStarted`] with the holder.
-    pub fn register_global(mut self, name: impl Into<String>) -> Self {
-        self.global = Some(name.into());
+    /// Runs `hook` in the new server's process before `init` (a registration that must
+    /// succeed first, such as a global name); its error fails the start.
+    pub(crate) fn before_init(mut self, hook: BeforeInit) -> Self {
+        self.before_init = Some(hook);
         self
     }
 
@@ -164,7 +168,7 @@ impl<S: GenServer, C: From<Client<S>>> Start<S, C> {
             server,
             opts,
             parent,
-            global,
+            before_init,
             _client: _,
         } = self;
         let (cell, opts_link) = node.prepare(opts, server_kind::<S>())?;
@@ -172,7 +176,7 @@ impl<S: GenServer, C: From<Client<S>>> Start<S, C> {
         // process has fully ended (its name is free again), as OTP's gen_server does.
         let exit = node.watch(cell.core.pid());
         let addr = node.start_cell(cell, opts_link.as_ref(), move |ctx| {
-            serve(server, ctx, parent, global, ack_tx)
+            serve(server, ctx, parent, before_init, ack_tx)
         });
         match ack_rx.await {
             Ok(Ok(())) => Ok(C::from(Client::new(&node, addr.pid()))),
@@ -210,21 +214,14 @@ async fn serve<S: GenServer>(
     mut server: S,
     mut ctx: ServerCtx<S>,
     parent: Option<Pid>,
-    global: Option<String>,
+    before_init: Option<BeforeInit>,
     ack: oneshot::Sender<Result<(), StartError>>,
 ) -> ExitReason {
-    if let Some(name) = global {
-        let pid = ctx.pid().clone();
-        if let Err(e) = ctx.node().global().register(&name, &pid).await {
-            let err = match e {
-                crate::global::GlobalError::Taken { holder, .. } => {
-                    StartError::AlreadyStarted(holder)
-                }
-                other => StartError::Init(ExitReason::Error(other.to_string())),
-            };
-            let _ = ack.send(Err(err));
-            return ExitReason::Normal;
-        }
+    if let Some(hook) = before_init
+        && let Err(e) = hook(ctx.node().clone(), ctx.pid().clone()).await
+    {
+        let _ = ack.send(Err(e));
+        return ExitReason::Normal;
     }
     match guarded(server.init(&mut ctx)).await {
         Ok(Ok(())) => {

@@ -44,7 +44,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
-use crate::gen_server::{CallError, Client, StartError};
+use crate::gen_server::{CallError, Client, GenServer, Start, StartError};
+use crate::kernel::{Service, ensure_started};
 use crate::node::{Node, NodeName};
 use crate::process::{Message, Pid, SendError};
 
@@ -166,19 +167,55 @@ impl Node {
     }
 }
 
-/// Starts the global server (on distributed nodes at start; on others at first use).
-pub(crate) async fn start(node: &Node) -> Result<(), StartError> {
-    if node.whereis(SERVER).is_some() {
-        return Ok(());
+/// Global names as the kernel boots them: `global.whereis` on every node; the server on
+/// distributed nodes (on others it starts at first use).
+pub(crate) const SERVICE: Service = Service {
+    name: "global names",
+    install,
+    start: Some(|node| Box::pin(start(node))),
+};
+
+fn install(node: &Node) {
+    node.rpc_registry()
+        .insert("global.whereis", |node: Node, name: String| async move {
+            Ok::<_, String>(node.global().whereis(&name))
+        });
+}
+
+async fn start(node: &Node) -> Result<(), StartError> {
+    ensure_started(node, SERVER, || GlobalServer::start_named(node, SERVER)).await
+}
+
+impl<S: GenServer, C: From<Client<S>>> Start<S, C> {
+    /// Registers the server under a global name before `init` runs (OTP's
+    /// `name: {:global, name}`): one server of that name in the whole cluster. If another
+    /// process holds it, nothing starts and the error is
+    /// [`StartError::AlreadyStarted`] with the holder.
+    pub fn register_global(self, name: impl Into<String>) -> Self {
+        let name = name.into();
+        self.before_init(Box::new(move |node: Node, pid: Pid| {
+            Box::pin(async move {
+                node.global()
+                    .register(&name, &pid)
+                    .await
+                    .map_err(|e| match e {
+                        GlobalError::Taken { holder, .. } => StartError::AlreadyStarted(holder),
+                        other => StartError::Init(crate::ExitReason::Error(other.to_string())),
+                    })
+            })
+        }))
     }
-    match GlobalServer::start_named(node, SERVER).await {
-        Ok(()) | Err(StartError::AlreadyStarted(_)) => Ok(()),
-        Err(e) => Err(e),
+}
+
+impl Node {
+    /// This node's copy of the global names table.
+    pub(crate) fn global_table(&self) -> Arc<Table> {
+        self.extension::<Table>()
     }
 }
 
 impl Global {
-    fn table(&self) -> &Table {
+    fn table(&self) -> Arc<Table> {
         self.node.global_table()
     }
 

@@ -1,4 +1,5 @@
-//! Booting a distributed node: distribution first, then the servers every named node runs.
+//! Booting a node: distribution first (for a named node), then net_kernel and the
+//! services, in the order given.
 
 use crate::dist::{self, DistConfig};
 use crate::gen_server::GenServer;
@@ -6,33 +7,42 @@ use crate::node::{Node, NodeName};
 
 use super::NodeError;
 use super::net_kernel::{self, NetKernel};
+use super::service::{Service, ensure_started};
 
-/// Starts distribution for `name`, then net_kernel and the cluster services.
+/// Starts distribution for `name` and boots the node.
 pub(crate) async fn start_distributed(
     name: NodeName,
     config: DistConfig,
     runtime: tokio::runtime::Handle,
+    services: &[Service],
 ) -> Result<Node, NodeError> {
     let node = dist::start(name, config, runtime).await?;
-    NetKernel::start(&node, NetKernel)
-        .register(net_kernel::NAME)
-        .await
-        .map_err(|e| NodeError::Listen(format!("cannot start net_kernel: {e}")))?;
-    crate::rpc::start(&node)
-        .await
-        .map_err(|e| NodeError::Listen(format!("cannot start the rpc server: {e}")))?;
-    crate::pg::start_default(&node)
-        .await
-        .map_err(|e| NodeError::Listen(format!("cannot start process groups: {e}")))?;
-    node.pg_scope("locus.pubsub")
-        .ensure_started()
-        .await
-        .map_err(|e| NodeError::Listen(format!("cannot start pubsub: {e}")))?;
-    crate::pubsub::start(&node)
-        .await
-        .map_err(|e| NodeError::Listen(format!("cannot start pubsub: {e}")))?;
-    crate::global::start(&node)
-        .await
-        .map_err(|e| NodeError::Listen(format!("cannot start global names: {e}")))?;
+    ensure_started(&node, net_kernel::NAME, || async {
+        NetKernel::start(&node, NetKernel)
+            .register(net_kernel::NAME)
+            .await
+            .map(drop)
+    })
+    .await
+    .map_err(|e| NodeError::Listen(format!("cannot start net_kernel: {e}")))?;
+    boot(&node, services).await?;
     Ok(node)
+}
+
+/// Installs every service on `node` and, if it is distributed, starts them.
+pub(crate) async fn boot(node: &Node, services: &[Service]) -> Result<(), NodeError> {
+    for service in services {
+        (service.install)(node);
+    }
+    if !node.is_distributed() {
+        return Ok(());
+    }
+    for service in services {
+        if let Some(start) = service.start {
+            start(node)
+                .await
+                .map_err(|e| NodeError::Listen(format!("cannot start {}: {e}", service.name)))?;
+        }
+    }
+    Ok(())
 }

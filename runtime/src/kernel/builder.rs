@@ -1,13 +1,19 @@
 //! Configuring and starting a node.
 
+use std::fmt;
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
+use std::sync::Arc;
 use std::time::Duration;
+
+use futures::future::BoxFuture;
 
 use crate::dist::epmd::{DEFAULT_EPMD_PORT, EpmdError};
 use crate::dist::tls::{TlsConfig, TlsError};
 use crate::dist::{self, DistConfig, Ports};
 use crate::node::{Node, NodeName, NodeNameError};
+
+use super::Service;
 
 /// Configures a [`Node`]; [`start`](Self::start) runs it.
 ///
@@ -36,9 +42,13 @@ use crate::node::{Node, NodeName, NodeNameError};
 /// assert!(!local.is_distributed());
 /// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 #[must_use = "a builder does nothing until .start() is awaited"]
 pub struct NodeBuilder {
+    /// The services the node boots (see `crate::services`).
+    services: &'static [Service],
+    /// What runs once the node has booted (the observer dashboard, say).
+    on_start: Vec<OnStart>,
     name: Option<String>,
     cookie: Option<String>,
     listen: Option<IpAddr>,
@@ -51,8 +61,6 @@ pub struct NodeBuilder {
     max_mailbox: Option<usize>,
     spin: Option<Duration>,
     tls: Option<TlsConfig>,
-    #[cfg(feature = "observer")]
-    observer: Option<std::net::SocketAddr>,
     allow_nodes: Vec<String>,
     allow_addrs: Vec<String>,
 }
@@ -89,17 +97,55 @@ pub enum NodeError {
     Tls(#[from] TlsError),
 }
 
-impl Node {
-    /// Starts configuring a node. See [`NodeBuilder`].
-    pub fn builder() -> NodeBuilder {
-        NodeBuilder::new()
+impl From<dist::ListenError> for NodeError {
+    fn from(e: dist::ListenError) -> Self {
+        match e {
+            dist::ListenError::Bind(text) => NodeError::Listen(text),
+            dist::ListenError::Epmd(e) => NodeError::Epmd(e),
+        }
+    }
+}
+
+/// Something a builder runs on its node once it has booted; it fails the start if it fails.
+#[derive(Clone)]
+pub(crate) struct OnStart(
+    pub(crate) Arc<dyn Fn(Node) -> BoxFuture<'static, Result<(), NodeError>> + Send + Sync>,
+);
+
+impl fmt::Debug for OnStart {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("OnStart")
     }
 }
 
 impl NodeBuilder {
-    /// A builder with every setting at its default (a local node).
-    pub(crate) fn new() -> Self {
-        Self::default()
+    /// A builder with every setting at its default (a local node) that boots `services`.
+    pub(crate) fn with_services(services: &'static [Service]) -> Self {
+        Self {
+            services,
+            on_start: Vec::new(),
+            name: None,
+            cookie: None,
+            listen: None,
+            ports: None,
+            epmd_port: None,
+            tick_time: None,
+            hidden: false,
+            max_frame: None,
+            max_send_buffer: None,
+            max_mailbox: None,
+            spin: None,
+            tls: None,
+            allow_nodes: Vec::new(),
+            allow_addrs: Vec::new(),
+        }
+    }
+
+    /// Runs `hook` on the node once it has booted; its error fails the start.
+    #[cfg_attr(not(feature = "observer"), allow(dead_code))]
+    pub(crate) fn on_start(mut self, hook: OnStart) -> Self {
+        self.on_start.push(hook);
+        self
     }
 
     /// The node's name: `alive@host` (Erlang's `--name`, for example `n1@127.0.0.1` or
@@ -208,14 +254,6 @@ impl NodeBuilder {
         self
     }
 
-    /// Serves the cluster dashboard on `addr` once the node runs (see
-    /// [`observer`](crate::observer)); it runs as long as the process.
-    #[cfg(feature = "observer")]
-    pub fn observer(mut self, addr: std::net::SocketAddr) -> Self {
-        self.observer = Some(addr);
-        self
-    }
-
     /// Runs every connection inside TLS (Erlang's `inet_tls` distribution). Every node of
     /// the cluster needs it; see [`TlsConfig`].
     pub fn tls(mut self, tls: TlsConfig) -> Self {
@@ -244,10 +282,14 @@ impl NodeBuilder {
     /// [`NodeError`] names the setting that is wrong: a malformed name, a bad cookie, a port
     /// range with no free port, a port mapper that cannot be reached or that already has a
     /// node of this name.
-    pub async fn start(self) -> Result<Node, NodeError> {
+    pub async fn start(mut self) -> Result<Node, NodeError> {
+        let on_start = std::mem::take(&mut self.on_start);
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| NodeError::NoRuntime)?;
         let Some(name) = &self.name else {
-            return Ok(Node::from_parts(NodeName::no_node(), 1, runtime));
+            // A local node gets no messages from other nodes: nothing to limit.
+            let node = Node::from_parts(NodeName::no_node(), 1, runtime, usize::MAX);
+            super::boot::boot(&node, self.services).await?;
+            return run_on_start(&on_start, node).await;
         };
         let name = full_name(name)?;
         let cookie = match self.cookie.clone().or_else(|| env("LOCUS_COOKIE")) {
@@ -358,19 +400,17 @@ impl NodeBuilder {
                 problem,
             },
         )?;
-        let node = super::boot::start_distributed(name, config, runtime).await?;
-        #[cfg(feature = "observer")]
-        if let Some(addr) = self.observer {
-            crate::observer::serve(&node, addr, crate::observer::Options::default())
-                .await
-                .map_err(|e| NodeError::Config {
-                    setting: "observer",
-                    problem: format!("cannot serve the dashboard on {addr}: {e}"),
-                })?
-                .detach();
-        }
-        Ok(node)
+        let node = super::boot::start_distributed(name, config, runtime, self.services).await?;
+        run_on_start(&on_start, node).await
     }
+}
+
+/// Runs the builder's start hooks on its booted node, in order.
+async fn run_on_start(hooks: &[OnStart], node: Node) -> Result<Node, NodeError> {
+    for hook in hooks {
+        (hook.0)(node.clone()).await?;
+    }
+    Ok(node)
 }
 
 /// TLS from `LOCUS_TLS_CERT`, `LOCUS_TLS_KEY` and `LOCUS_TLS_CA`: all three, or none.

@@ -198,8 +198,8 @@ impl<M: Send + 'static> Ctx<M> {
     /// [`Signal::NodeUp`] and [`Signal::NodeDown`] for every visible node. `false`
     /// unsubscribes.
     pub fn monitor_nodes(&self, on: bool) {
-        if let Some(remote) = self.node.remote() {
-            remote.monitor_nodes(self.pid(), on);
+        if let Some(router) = self.node.router() {
+            router.monitor_nodes(self.pid(), on);
         }
     }
 

@@ -1,7 +1,30 @@
 //! Nodes: the runtime that processes live in, with a name other nodes reach it by.
 //!
 //! A [`Node`] is a value, not a global: several nodes can run in one OS process (tests and
-//! benches rely on this). Cloning a `Node` is cheap and every clone is the same node.
+//! benches rely on this). Cloning a `Node` is cheap and every clone is the same node. The
+//! node core holds the process table, the registered names, the call deadlines and, once
+//! distributed, the route to other nodes; the layers above keep their own state on it
+//! (see `extensions`).
+//!
+//! # Guarantees
+//!
+//! - Operations by pid or name (`send`, `exit`, links, monitors, `register`) take effect
+//!   on this node at once and the same way whether the process is here or on another node;
+//!   only the time they take differs.
+//! - A pid of this node's earlier incarnation (same name, other creation) is never taken
+//!   for a live process: messages to it are dropped, monitors on it fire `NoProc`.
+//! - Two nodes in one OS process share nothing but the tokio runtime they run on.
+//!
+//! # Failure
+//!
+//! - A message to a process that is not alive, or to a name nobody holds, is an error
+//!   ([`SendError::NoProc`](crate::SendError::NoProc)) on this node, and is dropped on
+//!   another node, as in Erlang.
+//! - A link or monitor to a process of a node that cannot be reached fires at once with
+//!   [`ExitReason::NoConnection`]; one to a process that is gone fires with
+//!   [`ExitReason::NoProc`].
+//! - [`Node::shutdown`] ends every process with [`ExitReason::Shutdown`], then leaves the
+//!   cluster.
 //!
 //! # Example
 //!
@@ -17,6 +40,7 @@
 
 mod ctx;
 mod deadlines;
+mod extensions;
 mod ops;
 mod registry;
 mod spawn;
@@ -29,7 +53,7 @@ pub(crate) use deadlines::Deadlines;
 pub use ops::ExitWatch;
 pub(crate) use ops::{DeliverTo, IncomingDest};
 pub use timer::TimerRef;
-pub(crate) use wire::{CallTable, PendingCall, Remote, RemoteTarget};
+pub(crate) use wire::{Addressee, CallTable, PendingCall, RemoteTarget, Route, Router};
 
 // The process layer's identifiers, re-exported where users of a node look for them.
 pub use crate::process::{NodeDownReason, NodeName, NodeNameError};
@@ -38,8 +62,8 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::dist::Dist;
 use crate::process::{ExitReason, MonitorRef, ProcessTable};
+use extensions::Extensions;
 use registry::Registry;
 
 /// A running node: its processes, its registered names and (once distributed) its
@@ -59,16 +83,15 @@ pub(crate) struct NodeInner {
     next_ref: AtomicU64,
     runtime: tokio::runtime::Handle,
     deadlines: Arc<Deadlines>,
-    /// Set when the node is distributed.
-    remote: std::sync::OnceLock<Arc<dyn Remote>>,
-    dist: std::sync::OnceLock<Arc<Dist>>,
+    /// The way to other nodes; set once, when the node is distributed.
+    router: std::sync::OnceLock<Arc<dyn Router>>,
+    /// The most messages from other nodes that may wait in one mailbox.
+    max_mailbox: usize,
     /// Messages from other nodes that no process could take.
     undeliverable: AtomicU64,
     overload_drops: AtomicU64,
-    rpc: crate::rpc::Registry,
-    kinds: crate::remote_spawn::Kinds,
-    pg: crate::pg::Scopes,
-    global: crate::global::Table,
+    /// The state of the layers above (distribution, services), one value per type.
+    extensions: Extensions,
     started: std::time::Instant,
 }
 
@@ -107,10 +130,13 @@ impl PartialEq for Node {
 impl Eq for Node {}
 
 impl Node {
+    /// A node named `name` in its incarnation `creation`, running on `runtime`; at most
+    /// `max_mailbox` messages from other nodes may wait in one of its mailboxes.
     pub(crate) fn from_parts(
         name: NodeName,
         creation: u32,
         runtime: tokio::runtime::Handle,
+        max_mailbox: usize,
     ) -> Self {
         Self {
             inner: Arc::new(NodeInner {
@@ -122,14 +148,11 @@ impl Node {
                 next_pid: AtomicU64::new(1),
                 next_ref: AtomicU64::new(1),
                 deadlines: Deadlines::start(&runtime),
-                remote: std::sync::OnceLock::new(),
-                dist: std::sync::OnceLock::new(),
+                router: std::sync::OnceLock::new(),
+                max_mailbox,
                 undeliverable: AtomicU64::new(0),
                 overload_drops: AtomicU64::new(0),
-                rpc: crate::rpc::Registry::new(),
-                kinds: crate::remote_spawn::Kinds::default(),
-                pg: crate::pg::Scopes::default(),
-                global: crate::global::Table::default(),
+                extensions: Extensions::default(),
                 started: std::time::Instant::now(),
                 runtime,
             }),
@@ -158,8 +181,8 @@ impl Node {
         for w in watches {
             w.await;
         }
-        if let Some(dist) = self.dist_handle() {
-            dist.shutdown().await;
+        if let Some(router) = self.router() {
+            router.shutdown().await;
         }
     }
 
@@ -208,38 +231,24 @@ impl Node {
         &self.inner.runtime
     }
 
-    /// The distribution layer, if this node is distributed.
-    pub(crate) fn remote(&self) -> Option<&Arc<dyn Remote>> {
-        self.inner.remote.get()
+    /// The way to other nodes, if this node is distributed.
+    pub(crate) fn router(&self) -> Option<&Arc<dyn Router>> {
+        self.inner.router.get()
     }
 
-    pub(crate) fn set_dist(&self, dist: Arc<Dist>) {
-        let _ = self.inner.remote.set(dist.clone());
-        let _ = self.inner.dist.set(dist);
+    /// Makes the node distributed: from now on it reaches other nodes through `router`.
+    /// Set once; false if the node already had one.
+    pub(crate) fn set_router(&self, router: Arc<dyn Router>) -> bool {
+        self.inner.router.set(router).is_ok()
     }
 
-    pub(crate) fn dist_handle(&self) -> Option<&Arc<Dist>> {
-        self.inner.dist.get()
+    /// The most messages from other nodes that may wait in one mailbox.
+    pub(crate) fn max_mailbox(&self) -> usize {
+        self.inner.max_mailbox
     }
 
     pub(crate) fn downgrade(&self) -> WeakNode {
         WeakNode(Arc::downgrade(&self.inner))
-    }
-
-    pub(crate) fn global_table(&self) -> &crate::global::Table {
-        &self.inner.global
-    }
-
-    pub(crate) fn pg_scopes(&self) -> &crate::pg::Scopes {
-        &self.inner.pg
-    }
-
-    pub(crate) fn kinds_registry(&self) -> &crate::remote_spawn::Kinds {
-        &self.inner.kinds
-    }
-
-    pub(crate) fn rpc_registry(&self) -> &crate::rpc::Registry {
-        &self.inner.rpc
     }
 
     pub(crate) fn deadlines(&self) -> &Deadlines {

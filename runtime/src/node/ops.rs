@@ -11,12 +11,14 @@ use std::task::{Context, Poll};
 
 use tokio::sync::oneshot;
 
-use super::wire::RemoteTarget;
+use futures::future::BoxFuture;
+
+use super::wire::{PendingCall, RemoteTarget, Route};
 use super::{Node, NodeName};
 use crate::process::{
-    CallError, Delivery, Dest, Down, Encode, Exit, ExitReason, Incoming, Message, MonitorRef,
-    NoProcError, Pid, ProcessCell, RegisterError, Rejected, SendError, SysSignal, Unexpected,
-    Watcher, WireKind, current_pid_id, encode_value, wire_name,
+    CallError, Delivery, Dest, Down, Exit, ExitReason, Incoming, Message, MonitorRef, NoProcError,
+    Payload, Pid, ProcessCell, RegisterError, Rejected, SendError, SysSignal, Unexpected, Watcher,
+    WireKind, current_pid_id, wire_name,
 };
 
 impl Node {
@@ -124,38 +126,67 @@ impl Node {
     ) -> Result<(), SendError<T>> {
         match self.remote_target(&dest) {
             Some(target) => {
-                let _busy =
-                    self.send_remote(from, target, WireKind::Send, wire_name::<T>(), &mut |buf| {
-                        encode_value(buf, &msg)
-                    });
+                let _busy = self.send_remote(from, target, WireKind::Send, wire_name::<T>(), &msg);
                 Ok(())
             }
             None => self.send_local_from(&dest, msg),
         }
     }
 
-    /// Hands a message to distribution; without distribution another node is unreachable and
-    /// the message is dropped. True if the connection is busy once the message is queued
-    /// (see [`Remote::until_writable`]).
+    /// The connection to `node`, started if there is none; `None` without distribution
+    /// or if `node` cannot be reached.
+    pub(crate) fn route_to(&self, node: &NodeName) -> Option<Arc<dyn Route>> {
+        self.router()?.route(node)
+    }
+
+    /// The connection to `node` if one exists (never starts one).
+    fn existing_route(&self, node: &NodeName) -> Option<Arc<dyn Route>> {
+        self.router()?.existing(node)
+    }
+
+    /// Hands a message to the connection to its node; without one the node is unreachable
+    /// and the message is dropped. True if the connection is busy once the message is
+    /// queued (see [`Route::until_writable`]).
     pub(crate) fn send_remote(
         &self,
         from: &Pid,
         target: RemoteTarget<'_>,
         kind: WireKind,
         type_name: &str,
-        encode: Encode<'_>,
+        payload: &dyn Payload,
     ) -> bool {
-        let Some(remote) = self.remote() else {
-            tracing::debug!(node = %target.node(), "not distributed: message to another node dropped");
+        let Some(route) = self.route_to(target.node()) else {
+            tracing::debug!(node = %target.node(), "unreachable: message to another node dropped");
             return false;
         };
-        match remote.send(from, target, kind, type_name, encode) {
+        match route.send(from, target.addressee(), kind, type_name, payload) {
             Ok(busy) => busy,
             Err(e) => {
                 tracing::warn!(node = %target.node(), type_name, error = %e, "message could not be encoded; dropped");
                 false
             }
         }
+    }
+
+    /// Sends a call to a process of another node; the returned future resolves with the
+    /// encoded reply.
+    pub(crate) fn call_remote(
+        &self,
+        from: Option<&Pid>,
+        target: RemoteTarget<'_>,
+        type_name: &str,
+        payload: &dyn Payload,
+    ) -> Result<PendingCall, CallError> {
+        let route = self
+            .route_to(target.node())
+            .ok_or_else(|| CallError::NodeDown(target.node().clone()))?;
+        route.call(from, target.addressee(), type_name, payload)
+    }
+
+    /// If the connection to `node` is busy (too much queued), a future that resolves once it
+    /// is not; `None` if it is not busy.
+    pub(crate) fn until_writable(&self, node: &NodeName) -> Option<BoxFuture<'static, ()>> {
+        self.existing_route(node)?.until_writable()
     }
 
     /// Offers the value in `slot` to the process at `dest`. On success the slot is emptied;
@@ -209,8 +240,18 @@ impl Node {
     /// (the link is then gone) rather than from an `exit` call.
     pub(crate) fn exit_signal(&self, from: &Pid, to: &Pid, reason: ExitReason, via_link: bool) {
         if !self.is_local(to) {
-            if let Some(remote) = self.remote().filter(|_| !self.is_stale(to)) {
-                remote.exit(from, to, &reason, via_link);
+            if self.is_stale(to) {
+                return;
+            }
+            // A link's exit travels only over the connection the link was made on; an
+            // `exit` call connects if needed, as any message does.
+            let route = if via_link {
+                self.existing_route(to.node())
+            } else {
+                self.route_to(to.node())
+            };
+            if let Some(route) = route {
+                route.exit(from, to, &reason, via_link);
             }
             return;
         }
@@ -252,13 +293,17 @@ impl Node {
     /// [`ExitReason::NoProc`] comes back.
     pub(crate) fn add_link_to(&self, target: &Pid, other: &Pid) -> bool {
         if !self.is_local(target) {
-            return match self.remote().filter(|_| !self.is_stale(target)) {
-                Some(remote) => {
-                    remote.link(other, target);
-                    true
-                }
-                None => false,
-            };
+            if self.is_stale(target) || self.router().is_none() {
+                return false;
+            }
+            let linked = self
+                .route_to(target.node())
+                .is_some_and(|route| route.link(other, target));
+            if !linked {
+                // The connection is already gone: the link breaks at once.
+                self.exit_signal(target, other, ExitReason::NoConnection, true);
+            }
+            return true;
         }
         self.with_cell(target, |cell| cell.core().add_link(other))
             .unwrap_or(false)
@@ -273,8 +318,8 @@ impl Node {
         self.with_cell(a, |cell| cell.core().remove_link(b));
         if self.is_local(b) {
             self.with_cell(b, |cell| cell.core().remove_link(a));
-        } else if let Some(remote) = self.remote() {
-            remote.unlink(a, b);
+        } else if let Some(route) = self.existing_route(b.node()) {
+            route.unlink(a, b);
         }
     }
 
@@ -287,9 +332,13 @@ impl Node {
             cell.core().add_watching(monitor, target.clone())
         });
         if !self.is_local(target) {
-            match self.remote().filter(|_| !self.is_stale(target)) {
-                Some(remote) => remote.monitor(watcher, target, monitor),
-                None => self.deliver_down(watcher, monitor, target, ExitReason::NoProc),
+            if self.is_stale(target) || self.router().is_none() {
+                self.deliver_down(watcher, monitor, target, ExitReason::NoProc);
+            } else if !self
+                .route_to(target.node())
+                .is_some_and(|route| route.monitor(watcher, target, monitor))
+            {
+                self.deliver_down(watcher, monitor, target, ExitReason::NoConnection);
             }
             return monitor;
         }
@@ -319,8 +368,8 @@ impl Node {
             self.with_cell(target, |cell| {
                 cell.core().remove_watcher(monitor, Some(watcher))
             });
-        } else if let Some(remote) = self.remote() {
-            remote.demonitor(watcher, target, monitor);
+        } else if let Some(route) = self.existing_route(target.node()) {
+            route.demonitor(watcher, target, monitor);
         }
     }
 
@@ -334,8 +383,10 @@ impl Node {
         reason: ExitReason,
     ) {
         if !self.is_local(to) {
-            if let Some(remote) = self.remote().filter(|_| !self.is_stale(to)) {
-                remote.down(to, monitor, pid, &reason);
+            if !self.is_stale(to)
+                && let Some(route) = self.existing_route(to.node())
+            {
+                route.down(to, monitor, pid, &reason);
             }
             return;
         }
@@ -388,9 +439,7 @@ impl Node {
                 reply_to: msg.reply_to,
             });
         };
-        let limit = self
-            .dist_handle()
-            .map_or(usize::MAX, |d| d.config.max_mailbox);
+        let limit = self.max_mailbox();
         if cell.mailbox_len() >= limit {
             // Bounded memory: the process is not keeping up with what other nodes send it.
             let dropped = self.count_overload_drop();

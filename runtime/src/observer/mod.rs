@@ -40,7 +40,27 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::introspect::NodeInfo;
+use crate::kernel::{NodeBuilder, NodeError, OnStart};
 use crate::node::{Node, NodeName};
+
+impl NodeBuilder {
+    /// Serves the cluster dashboard on `addr` once the node runs (see
+    /// [`observer`](crate::observer)); it runs as long as the process.
+    pub fn observer(self, addr: SocketAddr) -> Self {
+        self.on_start(OnStart(Arc::new(move |node: Node| {
+            Box::pin(async move {
+                serve(&node, addr, Options::default())
+                    .await
+                    .map_err(|e| NodeError::Config {
+                        setting: "observer",
+                        problem: format!("cannot serve the dashboard on {addr}: {e}"),
+                    })?
+                    .detach();
+                Ok(())
+            })
+        })))
+    }
+}
 
 const INDEX: &str = include_str!("assets/index.html");
 const APP_JS: &str = include_str!("assets/app.js");

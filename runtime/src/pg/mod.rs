@@ -43,6 +43,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::gen_server::{CallError, Client, StartError};
+use crate::kernel::{Service, ensure_started};
 use crate::node::{Node, NodeName};
 use crate::process::Pid;
 
@@ -138,16 +139,12 @@ impl Scopes {
         self.scopes.lock().get(scope).cloned()
     }
 
-    fn get_or_create(&self, scope: &str) -> (Arc<RwLock<Membership>>, bool) {
-        let mut scopes = self.scopes.lock();
-        match scopes.get(scope) {
-            Some(m) => (m.clone(), false),
-            None => {
-                let m = Arc::new(RwLock::new(Membership::default()));
-                scopes.insert(scope.to_owned(), m.clone());
-                (m, true)
-            }
-        }
+    fn get_or_create(&self, scope: &str) -> Arc<RwLock<Membership>> {
+        self.scopes
+            .lock()
+            .entry(scope.to_owned())
+            .or_default()
+            .clone()
     }
 }
 
@@ -210,14 +207,13 @@ impl Node {
 impl Pg {
     /// The scope's membership, its server started on first use.
     async fn ensure(&self) -> Result<Arc<RwLock<Membership>>, PgError> {
-        let (membership, created) = self.node.pg_scopes().get_or_create(&self.scope);
-        if created {
+        let membership = self.node.pg_scopes().get_or_create(&self.scope);
+        let name = server_name(&self.scope);
+        ensure_started(&self.node, &name, || {
             let server = PgServer::new(self.scope.clone(), membership.clone());
-            match PgServer::start_named(&self.node, server, &server_name(&self.scope)).await {
-                Ok(()) | Err(StartError::AlreadyStarted(_)) => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
+            PgServer::start_named(&self.node, server, &name)
+        })
+        .await?;
         Ok(membership)
     }
 
@@ -309,14 +305,38 @@ impl Pg {
     }
 }
 
-/// Starts the default scope on a distributed node, so it syncs with peers from the start.
-pub(crate) async fn start_default(node: &Node) -> Result<(), PgError> {
-    node.pg().ensure_started().await
+/// Process groups as the kernel boots them: `pg.members` on every node; the default
+/// scope's server on distributed ones, so it syncs with peers from the start (other scopes
+/// start on first use).
+pub(crate) const SERVICE: Service = Service {
+    name: "process groups",
+    install,
+    start: Some(|node| Box::pin(start_scope(node, DEFAULT_SCOPE))),
+};
+
+fn install(node: &Node) {
+    node.rpc_registry()
+        .insert("pg.members", |node: Node, group: String| async move {
+            let mut members = node.pg().members(&group);
+            members.sort();
+            Ok::<_, String>(members)
+        });
 }
 
-impl Pg {
-    /// Starts the scope's server now (it also starts on first use).
-    pub(crate) async fn ensure_started(&self) -> Result<(), PgError> {
-        self.ensure().await.map(|_| ())
+/// Starts a scope's server now (it also starts on first use).
+pub(crate) async fn start_scope(node: &Node, scope: &str) -> Result<(), StartError> {
+    match node.pg_scope(scope).ensure().await {
+        Ok(_) => Ok(()),
+        Err(PgError::Start(e)) => Err(e),
+        Err(other) => Err(StartError::Init(crate::ExitReason::Error(
+            other.to_string(),
+        ))),
+    }
+}
+
+impl Node {
+    /// The process group scopes of this node.
+    fn pg_scopes(&self) -> Arc<Scopes> {
+        self.extension::<Scopes>()
     }
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::node::NodeName;
+use super::NodeName;
 
 use super::Pid;
 

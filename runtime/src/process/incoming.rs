@@ -42,15 +42,26 @@ impl WireKind {
 /// A payload encoding failure (the message's `Serialize` failed).
 pub(crate) type EncodeError = rmp_serde::encode::Error;
 
-/// Appends a message's encoded payload to a frame being built.
-pub(crate) type Encode<'a> = &'a mut dyn FnMut(&mut Vec<u8>) -> Result<(), EncodeError>;
+/// A value on its way to another node. The connection that carries it encodes it in its
+/// own protocol's format, straight into its output buffer: the sender never picks the
+/// format, so a second wire protocol needs nothing from the code that sends.
+///
+/// Every serializable type is a payload.
+pub(crate) trait Payload {
+    /// Appends the value MessagePack-encoded (the locus protocol's format).
+    fn encode_msgpack(&self, buf: &mut Vec<u8>) -> Result<(), EncodeError>;
+}
 
-/// Appends `value` MessagePack-encoded.
-pub(crate) fn encode_value<T: serde::Serialize + ?Sized>(
-    buf: &mut Vec<u8>,
-    value: &T,
-) -> Result<(), EncodeError> {
-    rmp_serde::encode::write(buf, value)
+impl<T: serde::Serialize + ?Sized> Payload for T {
+    fn encode_msgpack(&self, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+        rmp_serde::encode::write(buf, self)
+    }
+}
+
+/// `value` as a payload: a function pointer a codec can keep for a type it knows is
+/// serializable.
+pub(crate) fn as_payload<T: serde::Serialize>(value: &T) -> &dyn Payload {
+    value
 }
 
 /// Decodes a MessagePack payload.
@@ -60,8 +71,8 @@ pub(crate) fn decode_value<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Re
 
 /// Where the reply to a call from another node goes.
 pub(crate) trait ReplySink: Send + Sync + 'static {
-    /// Sends the reply (`Ok` appends the encoded value) or the error for call `call_ref`.
-    fn reply(&self, call_ref: u64, result: Result<Encode<'_>, CallError>);
+    /// Sends the reply value, or the error, for call `call_ref`.
+    fn reply(&self, call_ref: u64, result: Result<&dyn Payload, CallError>);
 }
 
 /// The return address of a call that came from another node.

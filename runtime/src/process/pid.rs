@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::node::NodeName;
+use super::NodeName;
 
 /// The identifier of a process, on this node or another: node name, local id and the
 /// node's creation (its incarnation number).

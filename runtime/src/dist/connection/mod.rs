@@ -29,11 +29,13 @@ use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::frame::{self, Addressee, EncodeFrameError};
+use futures::future::BoxFuture;
+
+use super::frame::{self, EncodeFrameError};
 use super::{ConnectError, Dist};
-use crate::node::{CallTable, Node, NodeDownReason, NodeName};
+use crate::node::{Addressee, CallTable, Node, NodeDownReason, NodeName, PendingCall, Route};
 use crate::process::{
-    CallError, Encode, EncodeError, ExitReason, MonitorRef, Pid, ReplySink, WireKind,
+    CallError, EncodeError, ExitReason, MonitorRef, Payload, Pid, ReplySink, WireKind,
 };
 
 /// Where a connection is in its life.
@@ -335,7 +337,7 @@ impl Conn {
     }
 
     /// Waits until the connection is not busy (or is closed).
-    pub(crate) async fn until_writable(self: Arc<Self>) {
+    async fn until_writable(self: Arc<Self>) {
         loop {
             let drained = self.drained.notified();
             tokio::pin!(drained);
@@ -360,12 +362,14 @@ impl Conn {
         to: Addressee<'_>,
         type_name: &str,
         call_ref: u64,
-        encode: Encode<'_>,
+        payload: &dyn Payload,
     ) -> Result<bool, EncodeError> {
         let max = self.max_frame;
         let mut busy = false;
         let queued = self.push(|buf| {
-            frame::msg(buf, max, kind, from, to, type_name, call_ref, |b| encode(b))?;
+            frame::msg(buf, max, kind, from, to, type_name, call_ref, |b| {
+                payload.encode_msgpack(b)
+            })?;
             busy = buf.len() > BUSY_LIMIT;
             Ok(())
         });
@@ -379,13 +383,13 @@ impl Conn {
     }
 
     /// Registers a call and sends it.
-    pub(crate) fn call(
-        self: &Arc<Self>,
+    fn send_call(
+        self: Arc<Self>,
         from: Option<&Pid>,
         to: Addressee<'_>,
         type_name: &str,
-        encode: Encode<'_>,
-    ) -> Result<crate::node::PendingCall, CallError> {
+        payload: &dyn Payload,
+    ) -> Result<PendingCall, CallError> {
         let (tx, rx) = oneshot::channel();
         let call_ref = {
             let mut calls = self.calls.lock();
@@ -397,17 +401,18 @@ impl Conn {
             calls.waiting.insert(r, tx);
             r
         };
-        if let Err(e) = self.send_msg(WireKind::Call, from, to, type_name, call_ref, encode) {
+        if let Err(e) = self.send_msg(WireKind::Call, from, to, type_name, call_ref, payload) {
             self.calls.lock().waiting.remove(&call_ref);
             return Err(CallError::BadType(format!(
                 "the request did not encode: {e}"
             )));
         }
-        Ok(crate::node::PendingCall {
+        let node = self.peer.clone();
+        Ok(PendingCall {
             rx,
-            table: self.clone(),
+            table: self,
             call_ref,
-            node: self.peer.clone(),
+            node,
         })
     }
 
@@ -616,11 +621,99 @@ impl Conn {
     }
 }
 
+impl Route for Conn {
+    fn send(
+        &self,
+        from: &Pid,
+        to: Addressee<'_>,
+        kind: WireKind,
+        type_name: &str,
+        payload: &dyn Payload,
+    ) -> Result<bool, EncodeError> {
+        self.send_msg(kind, Some(from), to, type_name, 0, payload)
+    }
+
+    fn call(
+        self: Arc<Self>,
+        from: Option<&Pid>,
+        to: Addressee<'_>,
+        type_name: &str,
+        payload: &dyn Payload,
+    ) -> Result<PendingCall, CallError> {
+        self.send_call(from, to, type_name, payload)
+    }
+
+    fn exit(&self, from: &Pid, to: &Pid, reason: &ExitReason, via_link: bool) {
+        if via_link {
+            self.remove_link(from, to);
+        }
+        let _ = self.push(|buf| {
+            frame::exit(buf, from, to, via_link, reason);
+            Ok(())
+        });
+    }
+
+    fn link(&self, from: &Pid, to: &Pid) -> bool {
+        if !self.add_link(from, to) {
+            return false;
+        }
+        let _ = self.push(|buf| {
+            frame::link(buf, from, to, false);
+            Ok(())
+        });
+        true
+    }
+
+    fn unlink(&self, from: &Pid, to: &Pid) {
+        self.remove_link(from, to);
+        let _ = self.push(|buf| {
+            frame::link(buf, from, to, true);
+            Ok(())
+        });
+    }
+
+    fn monitor(&self, watcher: &Pid, target: &Pid, monitor: MonitorRef) -> bool {
+        if !self.add_out_monitor(monitor, watcher, target) {
+            return false;
+        }
+        let _ = self.push(|buf| {
+            frame::monitor(buf, watcher, target, monitor, false);
+            Ok(())
+        });
+        true
+    }
+
+    fn demonitor(&self, watcher: &Pid, target: &Pid, monitor: MonitorRef) {
+        self.remove_out_monitor(monitor);
+        let _ = self.push(|buf| {
+            frame::monitor(buf, watcher, target, monitor, true);
+            Ok(())
+        });
+    }
+
+    fn down(&self, to: &Pid, monitor: MonitorRef, pid: &Pid, reason: &ExitReason) {
+        self.remove_in_monitor(monitor);
+        let _ = self.push(|buf| {
+            frame::down(buf, to, pid, monitor, reason);
+            Ok(())
+        });
+    }
+
+    fn until_writable(self: Arc<Self>) -> Option<BoxFuture<'static, ()>> {
+        if !self.is_busy() {
+            return None;
+        }
+        let wait: BoxFuture<'static, ()> = Box::pin(Conn::until_writable(self));
+        Some(wait)
+    }
+}
+
 impl ReplySink for Conn {
-    fn reply(&self, call_ref: u64, result: Result<Encode<'_>, CallError>) {
+    fn reply(&self, call_ref: u64, result: Result<&dyn Payload, CallError>) {
         let max = self.max_frame;
         let sent = match result {
-            Ok(encode) => self.push(|buf| frame::reply(buf, max, call_ref, true, |b| encode(b))),
+            Ok(payload) => self
+                .push(|buf| frame::reply(buf, max, call_ref, true, |b| payload.encode_msgpack(b))),
             Err(e) => self.push(|buf| {
                 frame::reply(buf, max, call_ref, false, |b| {
                     rmp_serde::encode::write(b, &e)

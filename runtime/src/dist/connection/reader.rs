@@ -19,9 +19,8 @@ use super::super::frame::{self, Frame, FrameError, WirePid};
 use super::super::last_msg::LastMsg;
 use super::super::transport::Reader;
 use super::{Conn, MAX_IDLE_BUFFER};
-use crate::gen_server::CallError;
 use crate::node::{Node, NodeDownReason, NodeName};
-use crate::process::{ExitReason, Incoming, Pid, RemoteReplyTo, WireKind};
+use crate::process::{CallError, ExitReason, Incoming, Pid, RemoteReplyTo, WireKind};
 
 /// A reader starts with room for this many bytes per read, so an idle connection holds
 /// little memory (a 100-node mesh in one process has 9,900 of them)...
