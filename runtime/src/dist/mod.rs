@@ -47,15 +47,18 @@
 //! # Ok(()) }
 //! ```
 
+mod accept;
 pub(crate) mod allow;
 mod config;
 mod connection;
+mod dial;
 pub mod epmd;
 pub(crate) mod frame;
 pub(crate) mod handshake;
 mod last_msg;
-mod mesh;
+mod listen;
 mod route;
+mod table;
 #[cfg(test)]
 mod tests;
 pub mod tls;
@@ -65,7 +68,7 @@ pub use config::{DEFAULT_MAX_MAILBOX, DEFAULT_SPIN, DEFAULT_TICK_TIME};
 pub(crate) use config::{DistConfig, Ports, cookie_from_file, validate_cookie};
 pub use frame::DEFAULT_MAX_FRAME;
 pub use handshake::HandshakeError;
-pub(crate) use mesh::start;
+pub(crate) use listen::start;
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};

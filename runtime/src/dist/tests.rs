@@ -308,7 +308,7 @@ async fn a_peer_that_stops_reading_is_disconnected_when_the_send_buffer_fills() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_stalled_handshakes_is_bounded_and_spares_connected_peers() {
-    use super::mesh::MAX_PENDING_HANDSHAKES;
+    use super::accept::MAX_PENDING_HANDSHAKES;
     let epmd = free_port();
     let a = node("a", epmd, None, None).await;
     let b = node("b", epmd, None, None).await;

@@ -1,10 +1,10 @@
 //! One connection to one peer node: an output buffer, a writer task, a reader task, the
 //! calls waiting for replies on it, and the links and monitors that cross it.
 //!
-//! - **Output** (`writer`): senders encode frames straight into one buffer; the writer task
+//! - **Output** (`output`): senders encode frames straight into one buffer; the writer task
 //!   writes it whole, so under load many frames share a syscall. Frames queued while the
 //!   connection is being set up are written once it is up.
-//! - **Input** (`reader`): the reader task cuts what it reads into frames and hands each to
+//! - **Input** (`input`): the reader task cuts what it reads into frames and hands each to
 //!   the local process it names, in order. A frame that does not parse closes this
 //!   connection only.
 //! - **Liveness.** With nothing to send for a tick interval the writer sends a tick; if nothing
@@ -18,8 +18,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-mod reader;
-mod writer;
+mod input;
+mod output;
+
+use output::Outbox;
 
 use super::transport::{Reader, Writer};
 use bytes::Bytes;
@@ -29,14 +31,9 @@ use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use futures::future::BoxFuture;
-
-use super::frame::{self, EncodeFrameError};
 use super::{ConnectError, Dist};
-use crate::node::{Addressee, CallTable, Node, NodeDownReason, NodeName, PendingCall, Route};
-use crate::process::{
-    CallError, EncodeError, ExitReason, MonitorRef, Payload, Pid, ReplySink, WireKind,
-};
+use crate::node::{CallTable, Node, NodeDownReason, NodeName};
+use crate::process::{CallError, ExitReason, MonitorRef, Pid};
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,16 +52,6 @@ pub(crate) struct PeerState {
     pub(crate) creation: u32,
     pub(crate) hidden: bool,
     pub(crate) listen_port: u16,
-}
-
-struct Outbox {
-    buf: Vec<u8>,
-    /// The writer waits for a wake-up; the next sender must notify it.
-    writer_idle: bool,
-    /// False once the connection is down: frames are dropped.
-    open: bool,
-    /// Messages dropped because the buffer was over its limit.
-    dropped: u64,
 }
 
 /// Links and monitors that cross this connection, so its loss can be reported.
@@ -134,11 +121,6 @@ pub(crate) struct Conn {
     /// When the connection came up.
     up_since: Mutex<Option<std::time::SystemTime>>,
 }
-
-/// Beyond this many bytes queued for a peer, paced senders wait for the writer
-/// ([`Conn::until_writable`]), as the BEAM suspends a process sending on a busy
-/// distribution port (`dist_buf_busy_limit`, 1 MiB by default there too).
-pub(crate) const BUSY_LIMIT: usize = 1024 * 1024;
 
 /// The largest output or input buffer kept while a connection is idle.
 const MAX_IDLE_BUFFER: usize = 1024 * 1024;
@@ -297,125 +279,6 @@ impl Conn {
         self.listed.load(Ordering::SeqCst)
     }
 
-    /// Appends a frame to the output buffer and wakes the writer if it sleeps. While the
-    /// connection is being set up the frame waits; once it is down, frames are dropped.
-    pub(crate) fn push(
-        &self,
-        write: impl FnOnce(&mut Vec<u8>) -> Result<(), EncodeFrameError>,
-    ) -> Result<(), EncodeFrameError> {
-        let mut out = self.out.lock();
-        if !out.open {
-            return Ok(());
-        }
-        if out.buf.len() > self.max_outbox {
-            out.dropped += 1;
-            let first = out.dropped == 1;
-            drop(out);
-            if first {
-                tracing::warn!(peer = %self.peer, limit = self.max_outbox,
-                    "output buffer full: the peer is not reading; closing the connection");
-            }
-            // Dropping single frames would break links and monitors silently and leave gaps
-            // in message streams; closing tells everyone that depends on the connection.
-            self.close(NodeDownReason::Overloaded(self.max_outbox));
-            return Ok(());
-        }
-        write(&mut out.buf)?;
-        self.stats.frames_out.fetch_add(1, Ordering::Relaxed);
-        let wake = std::mem::replace(&mut out.writer_idle, false);
-        drop(out);
-        if wake {
-            self.wake_writer.notify_one();
-        }
-        Ok(())
-    }
-
-    /// Whether more than [`BUSY_LIMIT`] bytes wait to be written.
-    pub(crate) fn is_busy(&self) -> bool {
-        let out = self.out.lock();
-        out.open && out.buf.len() > BUSY_LIMIT
-    }
-
-    /// Waits until the connection is not busy (or is closed).
-    async fn until_writable(self: Arc<Self>) {
-        loop {
-            let drained = self.drained.notified();
-            tokio::pin!(drained);
-            // Registered before the check, so a drain in between is not missed.
-            drained.as_mut().enable();
-            if !self.is_busy() {
-                return;
-            }
-            drained.await;
-        }
-    }
-
-    /// Sends a message frame. `Ok(true)` if the connection is busy (over [`BUSY_LIMIT`])
-    /// once the frame is queued, which a paced sender waits out ([`Conn::until_writable`]):
-    /// told here, under the lock the frame was queued with, so a sender that is not paced
-    /// back pays nothing more per message.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn send_msg(
-        &self,
-        kind: WireKind,
-        from: Option<&Pid>,
-        to: Addressee<'_>,
-        type_name: &str,
-        call_ref: u64,
-        payload: &dyn Payload,
-    ) -> Result<bool, EncodeError> {
-        let max = self.max_frame;
-        let mut busy = false;
-        let queued = self.push(|buf| {
-            frame::msg(buf, max, kind, from, to, type_name, call_ref, |b| {
-                payload.encode_msgpack(b)
-            })?;
-            busy = buf.len() > BUSY_LIMIT;
-            Ok(())
-        });
-        match queued {
-            Ok(()) => Ok(busy),
-            Err(EncodeFrameError::Payload(e)) => Err(e),
-            Err(EncodeFrameError::TooLarge(len, max)) => Err(EncodeError::Syntax(format!(
-                "the message is {len} bytes, over the frame limit of {max}"
-            ))),
-        }
-    }
-
-    /// Registers a call and sends it.
-    fn send_call(
-        self: Arc<Self>,
-        from: Option<&Pid>,
-        to: Addressee<'_>,
-        type_name: &str,
-        payload: &dyn Payload,
-    ) -> Result<PendingCall, CallError> {
-        let (tx, rx) = oneshot::channel();
-        let call_ref = {
-            let mut calls = self.calls.lock();
-            if calls.closed {
-                return Err(CallError::NodeDown(self.peer.clone()));
-            }
-            let r = calls.next;
-            calls.next += 1;
-            calls.waiting.insert(r, tx);
-            r
-        };
-        if let Err(e) = self.send_msg(WireKind::Call, from, to, type_name, call_ref, payload) {
-            self.calls.lock().waiting.remove(&call_ref);
-            return Err(CallError::BadType(format!(
-                "the request did not encode: {e}"
-            )));
-        }
-        let node = self.peer.clone();
-        Ok(PendingCall {
-            rx,
-            table: self,
-            call_ref,
-            node,
-        })
-    }
-
     pub(crate) fn add_link(&self, local: &Pid, remote: &Pid) -> bool {
         let mut rel = self.rel.lock();
         if rel.closed {
@@ -492,23 +355,6 @@ impl Conn {
     fn silent_for(&self) -> Duration {
         let now = self.born.elapsed().as_millis() as u64;
         Duration::from_millis(now.saturating_sub(self.last_rx.load(Ordering::Relaxed)))
-    }
-
-    /// Asks the writer to send what is queued plus a goodbye, then close.
-    pub(crate) fn leave(&self) {
-        self.leaving.store(true, Ordering::SeqCst);
-        let _ = self.push(|buf| {
-            frame::bye(buf);
-            Ok(())
-        });
-        self.wake_writer.notify_one();
-    }
-
-    pub(crate) fn send_exit(&self, from: &Pid, to: &Pid, reason: &ExitReason) {
-        let _ = self.push(|buf| {
-            frame::exit(buf, from, to, true, reason);
-            Ok(())
-        });
     }
 
     /// Fails the attempt: it never came up.
@@ -617,116 +463,6 @@ impl Conn {
             if visible {
                 dist.node_down(&self.peer, reason);
             }
-        }
-    }
-}
-
-impl Route for Conn {
-    fn send(
-        &self,
-        from: &Pid,
-        to: Addressee<'_>,
-        kind: WireKind,
-        type_name: &str,
-        payload: &dyn Payload,
-    ) -> Result<bool, EncodeError> {
-        self.send_msg(kind, Some(from), to, type_name, 0, payload)
-    }
-
-    fn call(
-        self: Arc<Self>,
-        from: Option<&Pid>,
-        to: Addressee<'_>,
-        type_name: &str,
-        payload: &dyn Payload,
-    ) -> Result<PendingCall, CallError> {
-        self.send_call(from, to, type_name, payload)
-    }
-
-    fn exit(&self, from: &Pid, to: &Pid, reason: &ExitReason, via_link: bool) {
-        if via_link {
-            self.remove_link(from, to);
-        }
-        let _ = self.push(|buf| {
-            frame::exit(buf, from, to, via_link, reason);
-            Ok(())
-        });
-    }
-
-    fn link(&self, from: &Pid, to: &Pid) -> bool {
-        if !self.add_link(from, to) {
-            return false;
-        }
-        let _ = self.push(|buf| {
-            frame::link(buf, from, to, false);
-            Ok(())
-        });
-        true
-    }
-
-    fn unlink(&self, from: &Pid, to: &Pid) {
-        self.remove_link(from, to);
-        let _ = self.push(|buf| {
-            frame::link(buf, from, to, true);
-            Ok(())
-        });
-    }
-
-    fn monitor(&self, watcher: &Pid, target: &Pid, monitor: MonitorRef) -> bool {
-        if !self.add_out_monitor(monitor, watcher, target) {
-            return false;
-        }
-        let _ = self.push(|buf| {
-            frame::monitor(buf, watcher, target, monitor, false);
-            Ok(())
-        });
-        true
-    }
-
-    fn demonitor(&self, watcher: &Pid, target: &Pid, monitor: MonitorRef) {
-        self.remove_out_monitor(monitor);
-        let _ = self.push(|buf| {
-            frame::monitor(buf, watcher, target, monitor, true);
-            Ok(())
-        });
-    }
-
-    fn down(&self, to: &Pid, monitor: MonitorRef, pid: &Pid, reason: &ExitReason) {
-        self.remove_in_monitor(monitor);
-        let _ = self.push(|buf| {
-            frame::down(buf, to, pid, monitor, reason);
-            Ok(())
-        });
-    }
-
-    fn until_writable(self: Arc<Self>) -> Option<BoxFuture<'static, ()>> {
-        if !self.is_busy() {
-            return None;
-        }
-        let wait: BoxFuture<'static, ()> = Box::pin(Conn::until_writable(self));
-        Some(wait)
-    }
-}
-
-impl ReplySink for Conn {
-    fn reply(&self, call_ref: u64, result: Result<&dyn Payload, CallError>) {
-        let max = self.max_frame;
-        let sent = match result {
-            Ok(payload) => self
-                .push(|buf| frame::reply(buf, max, call_ref, true, |b| payload.encode_msgpack(b))),
-            Err(e) => self.push(|buf| {
-                frame::reply(buf, max, call_ref, false, |b| {
-                    rmp_serde::encode::write(b, &e)
-                })
-            }),
-        };
-        if let Err(e) = sent {
-            let err = CallError::BadType(format!("the reply did not encode: {e}"));
-            let _ = self.push(|buf| {
-                frame::reply(buf, max, call_ref, false, |b| {
-                    rmp_serde::encode::write(b, &err)
-                })
-            });
         }
     }
 }

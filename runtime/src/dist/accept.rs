@@ -1,0 +1,305 @@
+//! Accepting: the listener's loop and the accepting side of a connection attempt, with the
+//! simultaneous-connect rule.
+//!
+//! Two nodes that connect to each other at once keep the attempt started by the node with
+//! the greater name: the acceptor answers `Nok` when its own name is greater (keeping its
+//! attempt) and `OkSimultaneous` otherwise (adopting the incoming one for its entry). Both
+//! sides apply the same rule, so exactly one connection results.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::mapref::entry::Entry;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use super::config::SETUP_TIME;
+use super::connection::{Conn, Phase};
+use super::handshake::{self, Acceptor, PeerInfo, Status};
+use super::tls;
+use super::transport::Transport;
+use super::{ConnectError, Dist};
+
+/// Reads one handshake message body within the setup time.
+pub(super) async fn read_msg(stream: &mut Transport, peer: &str) -> Result<Vec<u8>, ConnectError> {
+    let work = async {
+        let mut prefix = [0u8; 4];
+        stream.read_exact(&mut prefix).await?;
+        let len = handshake::message_len(prefix).map_err(std::io::Error::other)?;
+        let mut body = vec![0u8; len];
+        stream.read_exact(&mut body).await?;
+        Ok::<_, std::io::Error>(body)
+    };
+    match tokio::time::timeout(SETUP_TIME, work).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(e)) => Err(ConnectError::Io {
+            node: peer.to_owned(),
+            addr: stream
+                .peer_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+            error: e.to_string(),
+        }),
+        Err(_) => Err(ConnectError::Timeout(peer.to_owned())),
+    }
+}
+
+pub(super) async fn write_msg(
+    stream: &mut Transport,
+    bytes: &[u8],
+    peer: &str,
+) -> Result<(), ConnectError> {
+    let write = async {
+        stream.write_all(bytes).await?;
+        // TLS holds records until flushed.
+        stream.flush().await
+    };
+    match tokio::time::timeout(SETUP_TIME, write).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(ConnectError::Io {
+            node: peer.to_owned(),
+            addr: stream
+                .peer_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default(),
+            error: e.to_string(),
+        }),
+        Err(_) => Err(ConnectError::Timeout(peer.to_owned())),
+    }
+}
+
+/// Incoming connections that may be in their handshake at once; more are closed at once.
+pub(crate) const MAX_PENDING_HANDSHAKES: usize = 256;
+
+/// How an accepted attempt relates to the peer's entry, which decides who fails the entry
+/// if the attempt fails.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// The entry was made for this attempt: its failure is the entry's.
+    Owned,
+    /// The entry belongs to this node's own attempt, which yields to this one.
+    Adopted,
+    /// The entry is someone else's (an up connection, another attempt).
+    Separate,
+}
+
+impl Dist {
+    pub(super) async fn accept_loop(self: Arc<Self>, listener: TcpListener) {
+        // Handshakes in progress hold a permit: a flood of connections that never finish
+        // their handshake costs a bounded amount, and each is closed after the setup time.
+        let pending = Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_HANDSHAKES));
+        let mut refused: u64 = 0;
+        loop {
+            let accepted = tokio::select! {
+                () = self.cancel.cancelled() => return,
+                r = listener.accept() => r,
+            };
+            match accepted {
+                Ok((stream, addr)) => {
+                    let Ok(permit) = pending.clone().try_acquire_owned() else {
+                        refused += 1;
+                        if refused.is_power_of_two() {
+                            tracing::warn!(%addr, limit = MAX_PENDING_HANDSHAKES, refused,
+                                "too many handshakes in progress: closing new connections until some finish");
+                        }
+                        drop(stream);
+                        continue;
+                    };
+                    let _ = stream.set_nodelay(true);
+                    let this = self.clone();
+                    tokio::spawn(async move {
+                        this.accept_one(stream, addr).await;
+                        drop(permit);
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    }
+
+    /// Wraps an accepted connection in TLS if this node uses it, or refuses one that does
+    /// not match this node's choice; each mismatch is logged once per address.
+    async fn secure(&self, stream: TcpStream, addr: SocketAddr) -> Option<Transport> {
+        let mut first = [0u8; 1];
+        let peeked = tokio::time::timeout(SETUP_TIME, stream.peek(&mut first)).await;
+        if !matches!(peeked, Ok(Ok(1))) {
+            return None;
+        }
+        let is_tls = tls::looks_like_tls(first[0]);
+        let who = addr.to_string();
+        // Before the hello the peer is known only by its address (not its port, which
+        // changes with every attempt).
+        let peer_key = addr.ip().to_string();
+        match (&self.config.tls, is_tls) {
+            (None, false) => Some(Transport::Tcp(stream)),
+            (None, true) => {
+                if self.failure_changed(&peer_key, "tls") {
+                    tracing::warn!(%addr, "refused a TLS connection: this node does not use TLS (give it tls_cert, tls_key and tls_ca, as the connecting node has)");
+                }
+                None
+            }
+            (Some(_), false) => {
+                if self.failure_changed(&peer_key, "plain") {
+                    tracing::warn!(%addr, "refused a connection without TLS: this node requires TLS");
+                }
+                let mut plain = Transport::Tcp(stream);
+                let reason = format!(
+                    "{} requires TLS: configure this node with tls_cert, tls_key and tls_ca",
+                    self.me.name
+                );
+                let _ = write_msg(&mut plain, &handshake::refuse(&reason), &who).await;
+                None
+            }
+            (Some(tls), true) => {
+                match tokio::time::timeout(SETUP_TIME, tls.acceptor.accept(stream)).await {
+                    Ok(Ok(s)) => Some(Transport::Tls(Box::new(tokio_rustls::TlsStream::Server(s)))),
+                    Ok(Err(e)) => {
+                        if self.failure_changed(&peer_key, &e.to_string()) {
+                            tracing::warn!(%addr, error = %e, "TLS handshake failed (is the peer's certificate from this node's CA?)");
+                        }
+                        None
+                    }
+                    Err(_) => None,
+                }
+            }
+        }
+    }
+
+    /// The accepting side of a connection attempt.
+    async fn accept_one(self: Arc<Self>, stream: TcpStream, addr: SocketAddr) {
+        let who = addr.to_string();
+        if !self.config.allow.allows_addr(addr.ip()) {
+            if self.failure_changed(&addr.ip().to_string(), "not allowed") {
+                tracing::warn!(%addr, "refused a connection: the address is not in the allow-list");
+            }
+            return;
+        }
+        let Some(mut stream) = self.secure(stream, addr).await else {
+            return;
+        };
+        let mut acc = Acceptor::new(self.me.clone(), &self.config.cookie);
+        let Ok(body) = read_msg(&mut stream, &who).await else {
+            tracing::debug!(%addr, "connection closed or timed out before its hello");
+            return;
+        };
+        let hello = match acc.receive_hello(&body) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::warn!(%addr, error = %e, "rejected an incoming connection");
+                let _ = write_msg(&mut stream, &handshake::refuse(&e.to_string()), &who).await;
+                return;
+            }
+        };
+        let peer = hello.name.to_string();
+        if !self.config.allow.allows_node(&hello.name) {
+            if self.failure_changed(&peer, "not allowed") {
+                tracing::warn!(%peer, %addr, "refused a connection: the node is not in the allow-list");
+            }
+            let reason = format!("{} does not allow {peer} to connect", self.me.name);
+            let _ = write_msg(&mut stream, &handshake::refuse(&reason), &who).await;
+            return;
+        }
+        let (status, conn, role) = match self.decide(&hello) {
+            Ok(d) => d,
+            Err(reason) => {
+                tracing::warn!(%peer, %addr, %reason, "refused an incoming connection");
+                let _ = write_msg(&mut stream, &handshake::refuse(&reason), &who).await;
+                return;
+            }
+        };
+        let fail = |e: ConnectError| match role {
+            Role::Owned => conn.fail(e),
+            Role::Adopted => conn.adopted_failed(e),
+            Role::Separate => {}
+        };
+        if let Err(e) = write_msg(&mut stream, &acc.challenge(status), &peer).await {
+            fail(e);
+            return;
+        }
+        if status == Status::Nok {
+            return;
+        }
+        let body = match read_msg(&mut stream, &peer).await {
+            Ok(b) => b,
+            Err(e) => {
+                fail(e);
+                return;
+            }
+        };
+        match acc.receive_proof(&body) {
+            Ok((ack, info)) => {
+                if let Err(e) = write_msg(&mut stream, &ack, &peer).await {
+                    fail(e);
+                    return;
+                }
+                self.conn_up(conn.clone(), stream, info).await;
+            }
+            Err((e, refusal)) => {
+                if self.failure_changed(hello.name.as_str(), &e.to_string()) {
+                    tracing::error!(%peer, %addr, error = %e, "connection attempt from node {peer} rejected");
+                } else {
+                    tracing::debug!(%peer, %addr, error = %e, "connection attempt rejected again");
+                }
+                let _ = write_msg(&mut stream, &refusal, &peer).await;
+                fail(ConnectError::Handshake(e));
+            }
+        }
+    }
+
+    /// What to answer a hello, and which entry the connection will fill, in which role.
+    fn decide(&self, hello: &PeerInfo) -> Result<(Status, Arc<Conn>, Role), String> {
+        if self.blocked.contains(&hello.name) {
+            return Err("this node is partitioned from yours".into());
+        }
+        if hello.name == self.me.name {
+            return Err("a node with this node's own name cannot connect to it".into());
+        }
+        if self.cancel.is_cancelled() {
+            return Err("the node is shutting down".into());
+        }
+        let dist = self.arc().ok_or("the node is shutting down")?;
+        Ok(match self.peers.entry(hello.name.clone()) {
+            Entry::Vacant(v) => {
+                let c = Conn::new(&dist, hello.name.clone());
+                v.insert(c.clone());
+                (Status::Ok, c, Role::Owned)
+            }
+            Entry::Occupied(mut o) => {
+                let existing = o.get().clone();
+                match existing.phase() {
+                    // Another incoming attempt claims this name and has not authenticated
+                    // yet: this one goes its own way; the first to authenticate wins.
+                    Phase::Connecting if !existing.is_outgoing() => (
+                        Status::Ok,
+                        Conn::new(&dist, hello.name.clone()),
+                        Role::Separate,
+                    ),
+                    Phase::Connecting if self.me.name > hello.name => {
+                        (Status::Nok, existing, Role::Separate)
+                    }
+                    // Our own attempt is to yield (the peer applies the same rule); if
+                    // this one fails, the entry fails with its error once ours has yielded.
+                    Phase::Connecting => {
+                        existing.set_adopted();
+                        (Status::OkSimultaneous, existing, Role::Adopted)
+                    }
+                    // Replaced only once this attempt authenticates.
+                    Phase::Up => (
+                        Status::Alive,
+                        Conn::new(&dist, hello.name.clone()),
+                        Role::Separate,
+                    ),
+                    Phase::Failed(_) | Phase::Down(_) => {
+                        let c = Conn::new(&dist, hello.name.clone());
+                        o.insert(c.clone());
+                        (Status::Ok, c, Role::Owned)
+                    }
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,412 @@
+//! A connection's output: what it takes to send (the [`Route`] seam: messages, calls,
+//! links, monitors, exits, replies), the buffer it is encoded into, and the writer task.
+//!
+//! Senders encode frames straight into the connection's buffer ([`Conn::push`]); the
+//! writer swaps the whole buffer out and writes it with one call, so under load many frames
+//! share a syscall. When frames come in bursts it first lets the burst gather. With nothing
+//! to send for a tick interval it sends a tick, and it declares the connection down when
+//! nothing has arrived for the tick time, even while a write is stuck.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use super::super::frame::{self, EncodeFrameError};
+use super::super::transport::Writer;
+use super::{Conn, MAX_IDLE_BUFFER};
+use crate::node::NodeDownReason;
+use crate::node::{Addressee, PendingCall, Route};
+use crate::process::{
+    CallError, EncodeError, ExitReason, MonitorRef, Payload, Pid, ReplySink, WireKind,
+};
+
+/// The frames waiting for the writer, and what senders and the writer tell each other.
+pub(super) struct Outbox {
+    pub(super) buf: Vec<u8>,
+    /// The writer waits for a wake-up; the next sender must notify it.
+    pub(super) writer_idle: bool,
+    /// False once the connection is down: frames are dropped.
+    pub(super) open: bool,
+    /// Messages dropped because the buffer was over its limit.
+    pub(super) dropped: u64,
+}
+
+/// Beyond this many bytes queued for a peer, paced senders wait for the writer
+/// ([`Conn::until_writable`]), as the BEAM suspends a process sending on a busy
+/// distribution port (`dist_buf_busy_limit`, 1 MiB by default there too).
+pub(crate) const BUSY_LIMIT: usize = 1024 * 1024;
+
+/// How many times a writer yields, at most, to gather a burst into one write.
+const GATHER_YIELDS: usize = 4;
+
+impl Conn {
+    /// Lets the tasks that are about to queue frames do so before the writer takes the
+    /// buffer: yields while the buffer grows, a few times at most. Called only when
+    /// frames arrive in bursts (many callers at once, or answers to them), where it turns
+    /// a write per frame into a write per burst (as the BEAM flushes a distribution port
+    /// when its scheduler runs out of work); a lone call pays nothing.
+    async fn gather(&self) {
+        let mut len = self.out.lock().buf.len();
+        for _ in 0..GATHER_YIELDS {
+            tokio::task::yield_now().await;
+            let now = self.out.lock().buf.len();
+            if now == len {
+                return;
+            }
+            len = now;
+        }
+    }
+
+    pub(super) async fn write_loop(
+        self: Arc<Self>,
+        mut wr: Writer,
+        tick_time: Duration,
+        tick_interval: Duration,
+    ) {
+        let mut spare: Vec<u8> = Vec::new();
+        let mut tick = tokio::time::interval(tick_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        let mut last_sent = Instant::now();
+        let mut woken = false;
+        // Frames queued up to the last swap, and whether that swap took more than one.
+        let mut taken = self.stats.frames_out.load(Ordering::Relaxed);
+        let mut batched = false;
+        let reason = loop {
+            // A burst is on when the last swap took several frames, the last read held
+            // several, or several calls wait for answers.
+            if std::mem::take(&mut woken)
+                && (batched
+                    || self.bursty.load(Ordering::Relaxed)
+                    || self.calls.lock().waiting.len() > 1)
+            {
+                self.gather().await;
+            }
+            {
+                let mut out = self.out.lock();
+                if out.buf.is_empty() {
+                    out.writer_idle = true;
+                } else {
+                    std::mem::swap(&mut out.buf, &mut spare);
+                    // Pushes count their frame under this lock.
+                    let queued = self.stats.frames_out.load(Ordering::Relaxed);
+                    batched = queued.saturating_sub(taken) > 1;
+                    taken = queued;
+                }
+            }
+            self.drained.notify_waiters();
+            if spare.is_empty() {
+                // Idle: a burst's large buffer goes back (while busy, buffers keep their
+                // capacity, so a flood does not fault fresh pages in at every swap).
+                if spare.capacity() > MAX_IDLE_BUFFER {
+                    spare = Vec::new();
+                }
+                if self.leaving.load(Ordering::SeqCst) {
+                    let _ = wr.shutdown().await;
+                    break NodeDownReason::Shutdown;
+                }
+                tokio::select! {
+                    biased;
+                    () = self.cancel.cancelled() => return,
+                    () = self.wake_writer.notified() => woken = true,
+                    _ = tick.tick() => {
+                        if self.silent_for() > tick_time {
+                            break NodeDownReason::TickTimeout;
+                        }
+                        if last_sent.elapsed() >= tick_interval {
+                            let _ = self.push(|buf| { frame::tick(buf); Ok(()) });
+                        }
+                    }
+                }
+                continue;
+            }
+            // A write can block for long (the peer stopped reading, or packets vanish): the
+            // silence check goes on meanwhile.
+            let written = {
+                // TLS holds records until flushed; for TCP the flush does nothing.
+                let write = async {
+                    wr.write_all(&spare).await?;
+                    wr.flush().await
+                };
+                tokio::pin!(write);
+                loop {
+                    tokio::select! {
+                        biased;
+                        () = self.cancel.cancelled() => return,
+                        r = &mut write => break Ok(r),
+                        _ = tick.tick() => {
+                            if self.silent_for() > tick_time {
+                                break Err(NodeDownReason::TickTimeout);
+                            }
+                        }
+                    }
+                }
+            };
+            match written {
+                Ok(Ok(())) => {
+                    self.stats
+                        .bytes_out
+                        .fetch_add(spare.len() as u64, Ordering::Relaxed);
+                }
+                Ok(Err(_)) => break NodeDownReason::ConnectionClosed,
+                Err(reason) => break reason,
+            }
+            last_sent = Instant::now();
+            spare.clear();
+        };
+        self.close(reason);
+    }
+}
+
+impl Conn {
+    /// Appends a frame to the output buffer and wakes the writer if it sleeps. While the
+    /// connection is being set up the frame waits; once it is down, frames are dropped.
+    pub(crate) fn push(
+        &self,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<(), EncodeFrameError>,
+    ) -> Result<(), EncodeFrameError> {
+        let mut out = self.out.lock();
+        if !out.open {
+            return Ok(());
+        }
+        if out.buf.len() > self.max_outbox {
+            out.dropped += 1;
+            let first = out.dropped == 1;
+            drop(out);
+            if first {
+                tracing::warn!(peer = %self.peer, limit = self.max_outbox,
+                    "output buffer full: the peer is not reading; closing the connection");
+            }
+            // Dropping single frames would break links and monitors silently and leave gaps
+            // in message streams; closing tells everyone that depends on the connection.
+            self.close(NodeDownReason::Overloaded(self.max_outbox));
+            return Ok(());
+        }
+        write(&mut out.buf)?;
+        self.stats.frames_out.fetch_add(1, Ordering::Relaxed);
+        let wake = std::mem::replace(&mut out.writer_idle, false);
+        drop(out);
+        if wake {
+            self.wake_writer.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Whether more than [`BUSY_LIMIT`] bytes wait to be written.
+    pub(crate) fn is_busy(&self) -> bool {
+        let out = self.out.lock();
+        out.open && out.buf.len() > BUSY_LIMIT
+    }
+
+    /// Waits until the connection is not busy (or is closed).
+    async fn until_writable(self: Arc<Self>) {
+        loop {
+            let drained = self.drained.notified();
+            tokio::pin!(drained);
+            // Registered before the check, so a drain in between is not missed.
+            drained.as_mut().enable();
+            if !self.is_busy() {
+                return;
+            }
+            drained.await;
+        }
+    }
+
+    /// Sends a message frame. `Ok(true)` if the connection is busy (over [`BUSY_LIMIT`])
+    /// once the frame is queued, which a paced sender waits out ([`Conn::until_writable`]):
+    /// told here, under the lock the frame was queued with, so a sender that is not paced
+    /// back pays nothing more per message.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn send_msg(
+        &self,
+        kind: WireKind,
+        from: Option<&Pid>,
+        to: Addressee<'_>,
+        type_name: &str,
+        call_ref: u64,
+        payload: &dyn Payload,
+    ) -> Result<bool, EncodeError> {
+        let max = self.max_frame;
+        let mut busy = false;
+        let queued = self.push(|buf| {
+            frame::msg(buf, max, kind, from, to, type_name, call_ref, |b| {
+                payload.encode_msgpack(b)
+            })?;
+            busy = buf.len() > BUSY_LIMIT;
+            Ok(())
+        });
+        match queued {
+            Ok(()) => Ok(busy),
+            Err(EncodeFrameError::Payload(e)) => Err(e),
+            Err(EncodeFrameError::TooLarge(len, max)) => Err(EncodeError::Syntax(format!(
+                "the message is {len} bytes, over the frame limit of {max}"
+            ))),
+        }
+    }
+
+    /// Registers a call and sends it.
+    fn send_call(
+        self: Arc<Self>,
+        from: Option<&Pid>,
+        to: Addressee<'_>,
+        type_name: &str,
+        payload: &dyn Payload,
+    ) -> Result<PendingCall, CallError> {
+        let (tx, rx) = oneshot::channel();
+        let call_ref = {
+            let mut calls = self.calls.lock();
+            if calls.closed {
+                return Err(CallError::NodeDown(self.peer.clone()));
+            }
+            let r = calls.next;
+            calls.next += 1;
+            calls.waiting.insert(r, tx);
+            r
+        };
+        if let Err(e) = self.send_msg(WireKind::Call, from, to, type_name, call_ref, payload) {
+            self.calls.lock().waiting.remove(&call_ref);
+            return Err(CallError::BadType(format!(
+                "the request did not encode: {e}"
+            )));
+        }
+        let node = self.peer.clone();
+        Ok(PendingCall {
+            rx,
+            table: self,
+            call_ref,
+            node,
+        })
+    }
+
+    /// Asks the writer to send what is queued plus a goodbye, then close.
+    pub(crate) fn leave(&self) {
+        self.leaving.store(true, Ordering::SeqCst);
+        let _ = self.push(|buf| {
+            frame::bye(buf);
+            Ok(())
+        });
+        self.wake_writer.notify_one();
+    }
+
+    pub(crate) fn send_exit(&self, from: &Pid, to: &Pid, reason: &ExitReason) {
+        let _ = self.push(|buf| {
+            frame::exit(buf, from, to, true, reason);
+            Ok(())
+        });
+    }
+}
+
+impl Route for Conn {
+    fn send(
+        &self,
+        from: &Pid,
+        to: Addressee<'_>,
+        kind: WireKind,
+        type_name: &str,
+        payload: &dyn Payload,
+    ) -> Result<bool, EncodeError> {
+        self.send_msg(kind, Some(from), to, type_name, 0, payload)
+    }
+
+    fn call(
+        self: Arc<Self>,
+        from: Option<&Pid>,
+        to: Addressee<'_>,
+        type_name: &str,
+        payload: &dyn Payload,
+    ) -> Result<PendingCall, CallError> {
+        self.send_call(from, to, type_name, payload)
+    }
+
+    fn exit(&self, from: &Pid, to: &Pid, reason: &ExitReason, via_link: bool) {
+        if via_link {
+            self.remove_link(from, to);
+        }
+        let _ = self.push(|buf| {
+            frame::exit(buf, from, to, via_link, reason);
+            Ok(())
+        });
+    }
+
+    fn link(&self, from: &Pid, to: &Pid) -> bool {
+        if !self.add_link(from, to) {
+            return false;
+        }
+        let _ = self.push(|buf| {
+            frame::link(buf, from, to, false);
+            Ok(())
+        });
+        true
+    }
+
+    fn unlink(&self, from: &Pid, to: &Pid) {
+        self.remove_link(from, to);
+        let _ = self.push(|buf| {
+            frame::link(buf, from, to, true);
+            Ok(())
+        });
+    }
+
+    fn monitor(&self, watcher: &Pid, target: &Pid, monitor: MonitorRef) -> bool {
+        if !self.add_out_monitor(monitor, watcher, target) {
+            return false;
+        }
+        let _ = self.push(|buf| {
+            frame::monitor(buf, watcher, target, monitor, false);
+            Ok(())
+        });
+        true
+    }
+
+    fn demonitor(&self, watcher: &Pid, target: &Pid, monitor: MonitorRef) {
+        self.remove_out_monitor(monitor);
+        let _ = self.push(|buf| {
+            frame::monitor(buf, watcher, target, monitor, true);
+            Ok(())
+        });
+    }
+
+    fn down(&self, to: &Pid, monitor: MonitorRef, pid: &Pid, reason: &ExitReason) {
+        self.remove_in_monitor(monitor);
+        let _ = self.push(|buf| {
+            frame::down(buf, to, pid, monitor, reason);
+            Ok(())
+        });
+    }
+
+    fn until_writable(self: Arc<Self>) -> Option<BoxFuture<'static, ()>> {
+        if !self.is_busy() {
+            return None;
+        }
+        let wait: BoxFuture<'static, ()> = Box::pin(Conn::until_writable(self));
+        Some(wait)
+    }
+}
+
+impl ReplySink for Conn {
+    fn reply(&self, call_ref: u64, result: Result<&dyn Payload, CallError>) {
+        let max = self.max_frame;
+        let sent = match result {
+            Ok(payload) => self
+                .push(|buf| frame::reply(buf, max, call_ref, true, |b| payload.encode_msgpack(b))),
+            Err(e) => self.push(|buf| {
+                frame::reply(buf, max, call_ref, false, |b| {
+                    rmp_serde::encode::write(b, &e)
+                })
+            }),
+        };
+        if let Err(e) = sent {
+            let err = CallError::BadType(format!("the reply did not encode: {e}"));
+            let _ = self.push(|buf| {
+                frame::reply(buf, max, call_ref, false, |b| {
+                    rmp_serde::encode::write(b, &err)
+                })
+            });
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! Dialling: the initiating side of a connection attempt, from the port mapper lookup to an
+//! authenticated connection.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpStream;
+
+use super::accept::{read_msg, write_msg};
+use super::config::SETUP_TIME;
+use super::connection::{Conn, Phase};
+use super::epmd::{self, EpmdError, client};
+use super::handshake::{HandshakeError, InitStep, Initiator, PeerInfo};
+use super::tls;
+use super::transport::Transport;
+use super::{ConnectError, Dist, Ports};
+use crate::node::NodeName;
+
+impl Dist {
+    /// The initiating side of a connection attempt.
+    pub(crate) async fn initiate(self: Arc<Self>, conn: Arc<Conn>, port_hint: Option<u16>) {
+        let peer = conn.peer.clone();
+        let total = SETUP_TIME * 3;
+        let result = match tokio::time::timeout(total, self.handshake_out(&conn, port_hint)).await {
+            Ok(r) => r,
+            Err(_) => Err(ConnectError::Timeout(peer.to_string())),
+        };
+        match result {
+            Ok((stream, info)) => self.conn_up(conn, stream, info).await,
+            // The peer's own attempt is to bring this entry up: this one yields. If that
+            // attempt already failed, the entry fails with its error now; otherwise it gets
+            // the setup time.
+            Err(e)
+                if conn.is_adopted()
+                    || matches!(
+                        e,
+                        ConnectError::Handshake(HandshakeError::Simultaneous { .. })
+                    ) =>
+            {
+                tracing::debug!(%peer, error = %e, "yielding to the peer's connection attempt");
+                if !conn.stand_down() {
+                    tokio::spawn(async move {
+                        tokio::time::sleep(SETUP_TIME).await;
+                        conn.fail(ConnectError::Timeout(conn.peer.to_string()));
+                    });
+                }
+            }
+            Err(e) => {
+                match &e {
+                    ConnectError::Handshake(h) => {
+                        if self.failure_changed(peer.as_str(), &h.to_string()) {
+                            tracing::warn!(%peer, error = %h, "connection to node failed");
+                        } else {
+                            tracing::debug!(%peer, error = %h, "connection to node failed again");
+                        }
+                    }
+                    other => tracing::debug!(%peer, error = %other, "connection to node failed"),
+                }
+                conn.fail(e);
+            }
+        }
+    }
+
+    async fn handshake_out(
+        &self,
+        conn: &Conn,
+        port_hint: Option<u16>,
+    ) -> Result<(Transport, PeerInfo), ConnectError> {
+        let peer = &conn.peer;
+        if !self.config.allow.allows_node(peer) {
+            return Err(ConnectError::NotAllowed(peer.to_string()));
+        }
+        let host = peer.host();
+        let port = match (port_hint, self.config.ports) {
+            (Some(p), _) => p,
+            (None, Ports::Fixed(p)) => p,
+            (None, _) => self.lookup_port(peer).await?,
+        };
+        let addrs = epmd::resolve(host, port)
+            .await
+            .map_err(|error| ConnectError::Epmd {
+                node: peer.to_string(),
+                error,
+            })?;
+        let mut last = None;
+        let mut stream = None;
+        for addr in addrs {
+            if !self.config.allow.allows_addr(addr.ip()) {
+                last = Some((
+                    addr,
+                    "the address is not in this node's allow-list".to_owned(),
+                ));
+                continue;
+            }
+            match tokio::time::timeout(SETUP_TIME, TcpStream::connect(addr)).await {
+                Ok(Ok(s)) => {
+                    stream = Some(s);
+                    break;
+                }
+                Ok(Err(e)) => last = Some((addr, e.to_string())),
+                Err(_) => last = Some((addr, "timed out".to_owned())),
+            }
+        }
+        let Some(stream) = stream else {
+            let (addr, error) = last
+                .unwrap_or_else(|| (SocketAddr::from(([0, 0, 0, 0], port)), "no address".into()));
+            return Err(ConnectError::Io {
+                node: peer.to_string(),
+                addr: addr.to_string(),
+                error,
+            });
+        };
+        let _ = stream.set_nodelay(true);
+        let mut stream = match &self.config.tls {
+            None => Transport::Tcp(stream),
+            Some(tls) => {
+                let tls_err = |error: String| ConnectError::Tls {
+                    node: peer.to_string(),
+                    error,
+                };
+                let name = tls::server_name(host).map_err(tls_err)?;
+                match tokio::time::timeout(SETUP_TIME, tls.connector.connect(name, stream)).await {
+                    Ok(Ok(s)) => Transport::Tls(Box::new(tokio_rustls::TlsStream::Client(s))),
+                    Ok(Err(e)) => {
+                        return Err(tls_err(format!(
+                            "{e} (does {peer} use TLS, with a certificate from the same CA naming {host}?)"
+                        )));
+                    }
+                    Err(_) => return Err(ConnectError::Timeout(peer.to_string())),
+                }
+            }
+        };
+        let name = peer.as_str();
+        let (mut init, hello) = Initiator::new(self.me.clone(), &self.config.cookie, peer.clone());
+        write_msg(&mut stream, &hello, name).await?;
+        loop {
+            let body = read_msg(&mut stream, name).await?;
+            match init.receive(&body)? {
+                InitStep::Proof {
+                    bytes,
+                    peer_says_connected,
+                } => {
+                    // The peer is connected to us through another attempt of ours (which
+                    // adopted this entry): this one stands down.
+                    if peer_says_connected
+                        && (conn.is_adopted() || conn.phase() != Phase::Connecting)
+                    {
+                        return Err(ConnectError::Handshake(HandshakeError::Simultaneous {
+                            peer: peer.to_string(),
+                        }));
+                    }
+                    write_msg(&mut stream, &bytes, name).await?;
+                }
+                InitStep::Done(info) => return Ok((stream, info)),
+            }
+        }
+    }
+
+    async fn lookup_port(&self, peer: &NodeName) -> Result<u16, ConnectError> {
+        let err = |error| ConnectError::Epmd {
+            node: peer.to_string(),
+            error,
+        };
+        let addrs = epmd::resolve(peer.host(), self.config.epmd_port)
+            .await
+            .map_err(err)?;
+        let mut last = None;
+        for addr in addrs {
+            match client::port_please(addr, peer.alive()).await {
+                Ok(Some(reg)) => return Ok(reg.port),
+                Ok(None) => return Err(ConnectError::NotRegistered(peer.to_string())),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(err(last.unwrap_or_else(|| {
+            EpmdError::Resolve(peer.host().to_owned(), "no address".into())
+        })))
+    }
+}
