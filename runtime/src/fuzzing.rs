@@ -104,7 +104,7 @@ pub fn handshake_accept(data: &[u8]) {
     let Some(me) = identity("me@127.0.0.1") else {
         return;
     };
-    let mut acc = Acceptor::new(me, b"cookie");
+    let mut acc = Acceptor::new(me, b"cookie", [2; 32]);
     let msgs = messages(data);
     let Some(hello) = msgs.first() else { return };
     if acc.receive_hello(hello).is_err() {
@@ -121,7 +121,7 @@ pub fn handshake_initiate(data: &[u8]) {
     let (Some(me), Ok(peer)) = (identity("me@127.0.0.1"), NodeName::new("peer@127.0.0.1")) else {
         return;
     };
-    let (mut init, _hello) = Initiator::new(me, b"cookie", peer);
+    let (mut init, _hello) = Initiator::new(me, b"cookie", peer, [1; 32]);
     for msg in messages(data) {
         if init.receive(msg).is_err() {
             return;
@@ -202,10 +202,10 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
 
     if let (Some(peer), Some(me)) = (identity("peer@127.0.0.1"), identity("me@127.0.0.1")) {
         // What an acceptor reads: the initiator's hello (the proof needs the challenge).
-        let (_init, hello) = Initiator::new(peer, b"cookie", me.name.clone());
+        let (_init, hello) = Initiator::new(peer, b"cookie", me.name.clone(), [1; 32]);
         out.push(("handshake_accept", hello.clone()));
         // What an initiator reads: a challenge, from a real acceptor.
-        let mut acc = Acceptor::new(me, b"cookie");
+        let mut acc = Acceptor::new(me, b"cookie", [2; 32]);
         if let Some(body) = messages(&hello).first()
             && acc.receive_hello(body).is_ok()
         {

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dashmap::mapref::entry::Entry;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::config::SETUP_TIME;
@@ -21,56 +20,22 @@ use super::tls;
 use super::transport::Transport;
 use super::{ConnectError, Dist};
 
-/// Reads one handshake message body within the setup time.
-pub(super) async fn read_msg(stream: &mut Transport, peer: &str) -> Result<Vec<u8>, ConnectError> {
-    let work = async {
-        let mut prefix = [0u8; 4];
-        stream.read_exact(&mut prefix).await?;
-        let len = handshake::message_len(prefix).map_err(std::io::Error::other)?;
-        let mut body = vec![0u8; len];
-        stream.read_exact(&mut body).await?;
-        Ok::<_, std::io::Error>(body)
-    };
-    match tokio::time::timeout(SETUP_TIME, work).await {
-        Ok(Ok(body)) => Ok(body),
-        Ok(Err(e)) => Err(ConnectError::Io {
-            node: peer.to_owned(),
-            addr: stream
-                .peer_addr()
-                .map(|a| a.to_string())
-                .unwrap_or_default(),
-            error: e.to_string(),
-        }),
-        Err(_) => Err(ConnectError::Timeout(peer.to_owned())),
-    }
-}
-
-pub(super) async fn write_msg(
-    stream: &mut Transport,
-    bytes: &[u8],
-    peer: &str,
-) -> Result<(), ConnectError> {
-    let write = async {
-        stream.write_all(bytes).await?;
-        // TLS holds records until flushed.
-        stream.flush().await
-    };
-    match tokio::time::timeout(SETUP_TIME, write).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(ConnectError::Io {
-            node: peer.to_owned(),
-            addr: stream
-                .peer_addr()
-                .map(|a| a.to_string())
-                .unwrap_or_default(),
-            error: e.to_string(),
-        }),
-        Err(_) => Err(ConnectError::Timeout(peer.to_owned())),
-    }
-}
-
 /// Incoming connections that may be in their handshake at once; more are closed at once.
 pub(crate) const MAX_PENDING_HANDSHAKES: usize = 256;
+
+/// Why a hello is refused, whatever the peer proves: sent to it as the reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum Refusal {
+    /// A partition made on purpose ([`Node::partition_from`](crate::Node::partition_from)).
+    #[error("this node is partitioned from yours")]
+    Partitioned,
+    /// The hello claims this node's own name.
+    #[error("a node with this node's own name cannot connect to it")]
+    OwnName,
+    /// This node is leaving.
+    #[error("the node is shutting down")]
+    ShuttingDown,
+}
 
 /// How an accepted attempt relates to the peer's entry, which decides who fails the entry
 /// if the attempt fails.
@@ -151,7 +116,9 @@ impl Dist {
                     "{} requires TLS: configure this node with tls_cert, tls_key and tls_ca",
                     self.me.name
                 );
-                let _ = write_msg(&mut plain, &handshake::refuse(&reason), &who).await;
+                let _ = plain
+                    .write_handshake(&handshake::refuse(&reason), &who)
+                    .await;
                 None
             }
             (Some(tls), true) => {
@@ -181,8 +148,15 @@ impl Dist {
         let Some(mut stream) = self.secure(stream, addr).await else {
             return;
         };
-        let mut acc = Acceptor::new(self.me.clone(), &self.config.cookie);
-        let Ok(body) = read_msg(&mut stream, &who).await else {
+        let challenge = match super::fresh_challenge() {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(%addr, error = %e, "refused an incoming connection");
+                return;
+            }
+        };
+        let mut acc = Acceptor::new(self.me.clone(), &self.config.cookie, challenge);
+        let Ok(body) = stream.read_handshake(&who).await else {
             tracing::debug!(%addr, "connection closed or timed out before its hello");
             return;
         };
@@ -190,7 +164,9 @@ impl Dist {
             Ok(h) => h,
             Err(e) => {
                 tracing::warn!(%addr, error = %e, "rejected an incoming connection");
-                let _ = write_msg(&mut stream, &handshake::refuse(&e.to_string()), &who).await;
+                let _ = stream
+                    .write_handshake(&handshake::refuse(&e.to_string()), &who)
+                    .await;
                 return;
             }
         };
@@ -200,14 +176,19 @@ impl Dist {
                 tracing::warn!(%peer, %addr, "refused a connection: the node is not in the allow-list");
             }
             let reason = format!("{} does not allow {peer} to connect", self.me.name);
-            let _ = write_msg(&mut stream, &handshake::refuse(&reason), &who).await;
+            let _ = stream
+                .write_handshake(&handshake::refuse(&reason), &who)
+                .await;
             return;
         }
         let (status, conn, role) = match self.decide(&hello) {
             Ok(d) => d,
-            Err(reason) => {
-                tracing::warn!(%peer, %addr, %reason, "refused an incoming connection");
-                let _ = write_msg(&mut stream, &handshake::refuse(&reason), &who).await;
+            Err(refusal) => {
+                tracing::warn!(%peer, %addr, reason = %refusal, "refused an incoming connection");
+                let reason = refusal.to_string();
+                let _ = stream
+                    .write_handshake(&handshake::refuse(&reason), &who)
+                    .await;
                 return;
             }
         };
@@ -216,14 +197,14 @@ impl Dist {
             Role::Adopted => conn.adopted_failed(e),
             Role::Separate => {}
         };
-        if let Err(e) = write_msg(&mut stream, &acc.challenge(status), &peer).await {
+        if let Err(e) = stream.write_handshake(&acc.challenge(status), &peer).await {
             fail(e);
             return;
         }
         if status == Status::Nok {
             return;
         }
-        let body = match read_msg(&mut stream, &peer).await {
+        let body = match stream.read_handshake(&peer).await {
             Ok(b) => b,
             Err(e) => {
                 fail(e);
@@ -232,7 +213,7 @@ impl Dist {
         };
         match acc.receive_proof(&body) {
             Ok((ack, info)) => {
-                if let Err(e) = write_msg(&mut stream, &ack, &peer).await {
+                if let Err(e) = stream.write_handshake(&ack, &peer).await {
                     fail(e);
                     return;
                 }
@@ -244,24 +225,24 @@ impl Dist {
                 } else {
                     tracing::debug!(%peer, %addr, error = %e, "connection attempt rejected again");
                 }
-                let _ = write_msg(&mut stream, &refusal, &peer).await;
+                let _ = stream.write_handshake(&refusal, &peer).await;
                 fail(ConnectError::Handshake(e));
             }
         }
     }
 
     /// What to answer a hello, and which entry the connection will fill, in which role.
-    fn decide(&self, hello: &PeerInfo) -> Result<(Status, Arc<Conn>, Role), String> {
+    fn decide(&self, hello: &PeerInfo) -> Result<(Status, Arc<Conn>, Role), Refusal> {
         if self.blocked.contains(&hello.name) {
-            return Err("this node is partitioned from yours".into());
+            return Err(Refusal::Partitioned);
         }
         if hello.name == self.me.name {
-            return Err("a node with this node's own name cannot connect to it".into());
+            return Err(Refusal::OwnName);
         }
         if self.cancel.is_cancelled() {
-            return Err("the node is shutting down".into());
+            return Err(Refusal::ShuttingDown);
         }
-        let dist = self.arc().ok_or("the node is shutting down")?;
+        let dist = self.arc().ok_or(Refusal::ShuttingDown)?;
         Ok(match self.peers.entry(hello.name.clone()) {
             Entry::Vacant(v) => {
                 let c = Conn::new(&dist, hello.name.clone());

@@ -1,12 +1,12 @@
 //! Dialling: the initiating side of a connection attempt, from the port mapper lookup to an
 //! authenticated connection.
 
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpStream;
 
-use super::accept::{read_msg, write_msg};
 use super::config::SETUP_TIME;
 use super::connection::{Conn, Phase};
 use super::epmd::{self, EpmdError, client};
@@ -86,10 +86,8 @@ impl Dist {
         let mut stream = None;
         for addr in addrs {
             if !self.config.allow.allows_addr(addr.ip()) {
-                last = Some((
-                    addr,
-                    "the address is not in this node's allow-list".to_owned(),
-                ));
+                let why = "the address is not in this node's allow-list";
+                last = Some((addr, io::Error::new(io::ErrorKind::PermissionDenied, why)));
                 continue;
             }
             match tokio::time::timeout(SETUP_TIME, TcpStream::connect(addr)).await {
@@ -97,17 +95,19 @@ impl Dist {
                     stream = Some(s);
                     break;
                 }
-                Ok(Err(e)) => last = Some((addr, e.to_string())),
-                Err(_) => last = Some((addr, "timed out".to_owned())),
+                Ok(Err(e)) => last = Some((addr, e)),
+                Err(_) => last = Some((addr, io::ErrorKind::TimedOut.into())),
             }
         }
         let Some(stream) = stream else {
-            let (addr, error) = last
-                .unwrap_or_else(|| (SocketAddr::from(([0, 0, 0, 0], port)), "no address".into()));
+            let (addr, error) = last.unwrap_or_else(|| {
+                let none = io::Error::new(io::ErrorKind::AddrNotAvailable, "no address");
+                (SocketAddr::from(([0, 0, 0, 0], port)), none)
+            });
             return Err(ConnectError::Io {
                 node: peer.to_string(),
                 addr: addr.to_string(),
-                error,
+                error: error.into(),
             });
         };
         let _ = stream.set_nodelay(true);
@@ -131,10 +131,15 @@ impl Dist {
             }
         };
         let name = peer.as_str();
-        let (mut init, hello) = Initiator::new(self.me.clone(), &self.config.cookie, peer.clone());
-        write_msg(&mut stream, &hello, name).await?;
+        let (mut init, hello) = Initiator::new(
+            self.me.clone(),
+            &self.config.cookie,
+            peer.clone(),
+            super::fresh_challenge()?,
+        );
+        stream.write_handshake(&hello, name).await?;
         loop {
-            let body = read_msg(&mut stream, name).await?;
+            let body = stream.read_handshake(name).await?;
             match init.receive(&body)? {
                 InitStep::Proof {
                     bytes,
@@ -149,7 +154,7 @@ impl Dist {
                             peer: peer.to_string(),
                         }));
                     }
-                    write_msg(&mut stream, &bytes, name).await?;
+                    stream.write_handshake(&bytes, name).await?;
                 }
                 InitStep::Done(info) => return Ok((stream, info)),
             }

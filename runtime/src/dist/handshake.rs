@@ -15,13 +15,19 @@
 //!
 //! The cookie never crosses the wire. A proves first, so a stranger connecting to B learns
 //! nothing about B's cookie. Messages are length-prefixed (`u32`) MessagePack, at most
-//! [`MAX_HANDSHAKE_MSG`] bytes.
+//! [`MAX_HANDSHAKE_MSG`] bytes; this module owns that framing ([`read_message`], and every
+//! message it returns carries its prefix).
+//!
+//! Each side's challenge comes from its caller, drawn from the OS random source: the state
+//! machines never draw randomness themselves, so they are deterministic under test and a
+//! missing random source fails the connection instead of weakening it.
 
 use std::fmt;
 
 use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
+use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::node::NodeName;
 
@@ -217,13 +223,19 @@ fn flags(hidden: bool) -> u32 {
     if hidden { FLAG_HIDDEN } else { 0 }
 }
 
-fn random_challenge() -> [u8; 32] {
-    let mut c = [0u8; 32];
-    // Without an OS random source there is nothing safe to do; a zero challenge still
-    // binds the handshake to the names and the other side's challenge.
-    let _ = getrandom::fill(&mut c);
-    c
+/// Reads one handshake message from `rd`: its length prefix, checked against
+/// [`MAX_HANDSHAKE_MSG`], then the body (returned without the prefix).
+pub(crate) async fn read_message<R: AsyncRead + Unpin>(rd: &mut R) -> std::io::Result<Vec<u8>> {
+    let mut prefix = [0u8; 4];
+    rd.read_exact(&mut prefix).await?;
+    let len = message_len(prefix).map_err(std::io::Error::other)?;
+    let mut body = vec![0u8; len];
+    rd.read_exact(&mut body).await?;
+    Ok(body)
 }
+
+/// A challenge: 32 bytes the caller draws from the OS random source.
+pub(crate) type Challenge32 = [u8; 32];
 
 fn peer_name(name: &str) -> Result<NodeName, HandshakeError> {
     NodeName::new(name).map_err(|e| HandshakeError::BadName(e.to_string()))
@@ -290,6 +302,8 @@ pub(crate) struct Initiator {
     me: Identity,
     cookie: Vec<u8>,
     expected: NodeName,
+    /// This side's challenge, sent with its proof.
+    challenge: Challenge32,
     state: InitState,
 }
 
@@ -307,8 +321,14 @@ pub(crate) enum InitStep {
 }
 
 impl Initiator {
-    /// Starts a handshake with `expected`; returns the hello to send.
-    pub(crate) fn new(me: Identity, cookie: &[u8], expected: NodeName) -> (Self, Vec<u8>) {
+    /// Starts a handshake with `expected`, proving the cookie over `challenge` (fresh
+    /// randomness, see the module docs); returns the hello to send.
+    pub(crate) fn new(
+        me: Identity,
+        cookie: &[u8],
+        expected: NodeName,
+        challenge: Challenge32,
+    ) -> (Self, Vec<u8>) {
         let hello = Msg::Hello(Hello {
             magic: MAGIC.into(),
             min_version: MIN_VERSION,
@@ -324,6 +344,7 @@ impl Initiator {
                 me,
                 cookie: cookie.to_vec(),
                 expected,
+                challenge,
                 state: InitState::AwaitChallenge,
             },
             hello,
@@ -363,7 +384,7 @@ impl Initiator {
                     hidden: c.flags & FLAG_HIDDEN != 0,
                     listen_port: c.listen_port,
                 };
-                let challenge = random_challenge();
+                let challenge = self.challenge;
                 let digest = Transcript {
                     initiator: &self.me,
                     acceptor: &acceptor,
@@ -442,14 +463,19 @@ enum AccState {
 pub(crate) struct Acceptor {
     me: Identity,
     cookie: Vec<u8>,
+    /// This side's challenge, sent to the initiator.
+    challenge: Challenge32,
     state: AccState,
 }
 
 impl Acceptor {
-    pub(crate) fn new(me: Identity, cookie: &[u8]) -> Self {
+    /// Waits for a hello; will challenge the initiator with `challenge` (fresh randomness,
+    /// see the module docs).
+    pub(crate) fn new(me: Identity, cookie: &[u8], challenge: Challenge32) -> Self {
         Self {
             me,
             cookie: cookie.to_vec(),
+            challenge,
             state: AccState::AwaitHello,
         }
     }
@@ -497,7 +523,7 @@ impl Acceptor {
         else {
             return refuse("handshake out of order");
         };
-        let challenge = random_challenge();
+        let challenge = self.challenge;
         let msg = Msg::Challenge(Challenge {
             status,
             version,
@@ -625,8 +651,13 @@ mod tests {
         Result<PeerInfo, HandshakeError>,
         Result<PeerInfo, HandshakeError>,
     ) {
-        let (mut a, hello) = Initiator::new(id("a@h", 1), a_cookie, NodeName::new("b@h").unwrap());
-        let mut b = Acceptor::new(id("b@h", 2), b_cookie);
+        let (mut a, hello) = Initiator::new(
+            id("a@h", 1),
+            a_cookie,
+            NodeName::new("b@h").unwrap(),
+            [7; 32],
+        );
+        let mut b = Acceptor::new(id("b@h", 2), b_cookie, [9; 32]);
         let seen = b.receive_hello(body(&hello)).unwrap();
         assert_eq!(seen.name.as_str(), "a@h");
         let challenge = b.challenge(Status::Ok);
@@ -672,8 +703,9 @@ mod tests {
     #[test]
     fn the_cookie_never_appears_on_the_wire() {
         let cookie = b"VERY-SECRET-COOKIE";
-        let (mut a, hello) = Initiator::new(id("a@h", 1), cookie, NodeName::new("b@h").unwrap());
-        let mut b = Acceptor::new(id("b@h", 2), cookie);
+        let (mut a, hello) =
+            Initiator::new(id("a@h", 1), cookie, NodeName::new("b@h").unwrap(), [7; 32]);
+        let mut b = Acceptor::new(id("b@h", 2), cookie, [9; 32]);
         b.receive_hello(body(&hello)).unwrap();
         let challenge = b.challenge(Status::Ok);
         let InitStep::Proof { bytes: proof, .. } = a.receive(body(&challenge)).unwrap() else {
@@ -688,15 +720,16 @@ mod tests {
     #[test]
     fn a_replayed_proof_does_not_pass_a_new_challenge() {
         let cookie = b"c";
-        let (mut a, hello) = Initiator::new(id("a@h", 1), cookie, NodeName::new("b@h").unwrap());
-        let mut b1 = Acceptor::new(id("b@h", 2), cookie);
+        let (mut a, hello) =
+            Initiator::new(id("a@h", 1), cookie, NodeName::new("b@h").unwrap(), [7; 32]);
+        let mut b1 = Acceptor::new(id("b@h", 2), cookie, [9; 32]);
         b1.receive_hello(body(&hello)).unwrap();
         let ch = b1.challenge(Status::Ok);
         let InitStep::Proof { bytes: proof, .. } = a.receive(body(&ch)).unwrap() else {
             panic!()
         };
         // An eavesdropper replays the proof to a fresh acceptor: its challenge differs.
-        let mut b2 = Acceptor::new(id("b@h", 2), cookie);
+        let mut b2 = Acceptor::new(id("b@h", 2), cookie, [10; 32]);
         b2.receive_hello(body(&hello)).unwrap();
         let _ = b2.challenge(Status::Ok);
         assert!(matches!(
@@ -707,8 +740,9 @@ mod tests {
 
     #[test]
     fn wrong_peer_nok_and_garbage_are_errors() {
-        let (mut a, hello) = Initiator::new(id("a@h", 1), b"c", NodeName::new("x@h").unwrap());
-        let mut b = Acceptor::new(id("b@h", 2), b"c");
+        let (mut a, hello) =
+            Initiator::new(id("a@h", 1), b"c", NodeName::new("x@h").unwrap(), [7; 32]);
+        let mut b = Acceptor::new(id("b@h", 2), b"c", [9; 32]);
         b.receive_hello(body(&hello)).unwrap();
         let ch = b.challenge(Status::Ok);
         assert!(matches!(
@@ -716,8 +750,9 @@ mod tests {
             Err(HandshakeError::WrongPeer { .. })
         ));
 
-        let (mut a, hello) = Initiator::new(id("a@h", 1), b"c", NodeName::new("b@h").unwrap());
-        let mut b = Acceptor::new(id("b@h", 2), b"c");
+        let (mut a, hello) =
+            Initiator::new(id("a@h", 1), b"c", NodeName::new("b@h").unwrap(), [7; 32]);
+        let mut b = Acceptor::new(id("b@h", 2), b"c", [9; 32]);
         b.receive_hello(body(&hello)).unwrap();
         let nok = b.challenge(Status::Nok);
         assert!(matches!(
@@ -725,7 +760,7 @@ mod tests {
             Err(HandshakeError::Simultaneous { .. })
         ));
 
-        let mut b = Acceptor::new(id("b@h", 2), b"c");
+        let mut b = Acceptor::new(id("b@h", 2), b"c", [9; 32]);
         assert!(matches!(
             b.receive_hello(b"\xc1garbage"),
             Err(HandshakeError::Malformed(_))
@@ -746,8 +781,39 @@ mod tests {
             listen_port: 1,
         })
         .encode();
-        let mut b = Acceptor::new(id("b@h", 2), b"c");
+        let mut b = Acceptor::new(id("b@h", 2), b"c", [9; 32]);
         assert_eq!(b.receive_hello(body(&bad)), Err(HandshakeError::NotLocus));
+    }
+
+    #[test]
+    fn the_same_challenges_give_the_same_bytes() {
+        // Deterministic: the state machines draw no randomness of their own.
+        let run_once = || {
+            let (mut a, hello) =
+                Initiator::new(id("a@h", 1), b"c", NodeName::new("b@h").unwrap(), [3; 32]);
+            let mut b = Acceptor::new(id("b@h", 2), b"c", [4; 32]);
+            b.receive_hello(body(&hello)).unwrap();
+            let ch = b.challenge(Status::Ok);
+            let InitStep::Proof { bytes, .. } = a.receive(body(&ch)).unwrap() else {
+                panic!()
+            };
+            (hello, ch, bytes)
+        };
+        assert_eq!(run_once(), run_once());
+    }
+
+    #[tokio::test]
+    async fn read_message_takes_one_framed_message_and_refuses_oversized_ones() {
+        let framed = refuse("no");
+        let mut two = framed.clone();
+        two.extend_from_slice(&framed);
+        let mut rd: &[u8] = &two;
+        assert_eq!(read_message(&mut rd).await.unwrap(), body(&framed));
+        assert_eq!(rd, &framed[..], "exactly one message consumed");
+        let mut huge: &[u8] = &[0, 0, 0x10, 0x01, 0];
+        assert!(read_message(&mut huge).await.is_err());
+        let mut short: &[u8] = &framed[..framed.len() - 1];
+        assert!(read_message(&mut short).await.is_err());
     }
 
     proptest::proptest! {

@@ -59,6 +59,7 @@ pub(crate) async fn start(
         any_blocked: std::sync::atomic::AtomicBool::new(false),
         failures: dashmap::DashMap::new(),
         history: parking_lot::Mutex::new(std::collections::VecDeque::new()),
+        spin_claim: Arc::default(),
     });
     node.set_extension(dist.clone());
     node.set_router(dist.clone());

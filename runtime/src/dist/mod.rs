@@ -105,16 +105,21 @@ pub enum ConnectError {
     /// The peer's host answers, but no node of that name is registered there.
     #[error("no node {0} is registered on its host's port mapper (not started yet, or a typo?)")]
     NotRegistered(String),
-    /// The TCP connection failed.
+    /// The TCP connection failed, or broke during the setup.
     #[error("cannot connect to {node} at {addr}: {error}")]
     Io {
         /// The node.
         node: String,
         /// The address tried.
         addr: String,
-        /// The error.
-        error: String,
+        /// The I/O error.
+        #[source]
+        error: IoError,
     },
+    /// The operating system's random source failed, so no handshake challenge could be
+    /// drawn; nothing is sent without one.
+    #[error("no random source for the handshake challenge: {0}")]
+    NoRandomness(String),
     /// The handshake failed (wrong cookie, refused, not a locus node...).
     #[error(transparent)]
     Handshake(#[from] HandshakeError),
@@ -150,6 +155,56 @@ pub(crate) enum ListenError {
     /// The port mapper could not be reached or refused the registration.
     #[error(transparent)]
     Epmd(epmd::EpmdError),
+}
+
+/// An I/O error kept as the source of a [`ConnectError`]: cheap to clone, and equal to
+/// another with the same kind and message.
+#[derive(Debug, Clone)]
+pub struct IoError(Arc<std::io::Error>);
+
+impl IoError {
+    /// The kind of the error.
+    pub fn kind(&self) -> std::io::ErrorKind {
+        self.0.kind()
+    }
+
+    /// The error itself.
+    pub fn get_ref(&self) -> &std::io::Error {
+        &self.0
+    }
+}
+
+impl From<std::io::Error> for IoError {
+    fn from(e: std::io::Error) -> Self {
+        Self(Arc::new(e))
+    }
+}
+
+impl PartialEq for IoError {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.kind() == other.0.kind() && self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for IoError {}
+
+impl std::fmt::Display for IoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for IoError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+/// A fresh handshake challenge from the operating system's random source.
+fn fresh_challenge() -> Result<handshake::Challenge32, ConnectError> {
+    let mut c = [0u8; 32];
+    getrandom::fill(&mut c).map_err(|e| ConnectError::NoRandomness(e.to_string()))?;
+    Ok(c)
 }
 
 /// A change in the set of connected nodes, as seen through [`Node::node_events`].
@@ -233,6 +288,8 @@ pub(crate) struct Dist {
     /// The last handshake failure logged per peer: a peer that keeps failing the same way
     /// (another cookie, retried by discovery) is logged once, not at every attempt.
     failures: DashMap<String, String>,
+    /// Which of this node's connections may spin (one at a time).
+    spin_claim: Arc<connection::SpinClaim>,
     /// The latest node up/down events, oldest first, for introspection.
     history: Mutex<std::collections::VecDeque<NodeEventRecord>>,
 }

@@ -7,7 +7,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::frame;
-use super::handshake::{Identity, InitStep, Initiator, message_len};
+use super::handshake::{Identity, InitStep, Initiator, read_message};
 use super::{NodeEvent, epmd};
 use crate::node::Addressee;
 use crate::node::Ctx;
@@ -42,11 +42,7 @@ async fn node(
 }
 
 async fn read_msg(s: &mut TcpStream) -> Vec<u8> {
-    let mut prefix = [0u8; 4];
-    s.read_exact(&mut prefix).await.unwrap();
-    let mut body = vec![0u8; message_len(prefix).unwrap()];
-    s.read_exact(&mut body).await.unwrap();
-    body
+    read_message(s).await.unwrap()
 }
 
 /// A raw connection to `to`, authenticated as `raw@127.0.0.1`.
@@ -60,7 +56,7 @@ async fn raw_peer(to: &Node) -> TcpStream {
         hidden: false,
         listen_port: 1,
     };
-    let (mut init, hello) = Initiator::new(me, b"c", to.name().clone());
+    let (mut init, hello) = Initiator::new(me, b"c", to.name().clone(), [1; 32]);
     s.write_all(&hello).await.unwrap();
     loop {
         let body = read_msg(&mut s).await;
@@ -250,7 +246,7 @@ async fn a_stalled_stranger_claiming_a_name_does_not_keep_that_node_out() {
         hidden: false,
         listen_port: 1,
     };
-    let (_init, hello) = Initiator::new(fake, b"wrong", a.name().clone());
+    let (_init, hello) = Initiator::new(fake, b"wrong", a.name().clone(), [1; 32]);
     s.write_all(&hello).await.unwrap();
     let _challenge = read_msg(&mut s).await;
     // The real b connects meanwhile, both ways.
@@ -396,4 +392,48 @@ async fn a_paced_sender_waits_for_a_peer_that_stops_reading_and_resumes_when_it_
         .expect("the paced sender did not resume once the peer read")
         .unwrap();
     drain.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_in_one_process_keep_their_own_spin_setting_and_spinner() {
+    use super::Dist;
+    use super::connection::Spinner;
+    let epmd_port = free_port();
+    let start = |name: &'static str, spin: Duration| {
+        Node::builder()
+            .name(format!("{name}@127.0.0.1"))
+            .cookie("c")
+            .epmd_port(epmd_port)
+            .spin(spin)
+            .start()
+    };
+    let quiet = start("quiet", Duration::ZERO).await.unwrap();
+    let eager = start("eager", Duration::from_micros(250)).await.unwrap();
+    let third = start("third", Duration::from_micros(100)).await.unwrap();
+    quiet.connect(eager.name()).await.unwrap();
+    quiet.connect(third.name()).await.unwrap();
+    let conn = |from: &Node, to: &Node| {
+        from.try_extension::<Dist>()
+            .unwrap()
+            .existing(to.name())
+            .unwrap()
+    };
+    let (quiet_to_eager, quiet_to_third) = (conn(&quiet, &eager), conn(&quiet, &third));
+    let eager_to_quiet = conn(&eager, &quiet);
+    let (q_spin, q_claim) = quiet_to_eager.spin_settings();
+    let (e_spin, e_claim) = eager_to_quiet.spin_settings();
+    assert_eq!(q_spin, Duration::ZERO);
+    assert_eq!(e_spin, Duration::from_micros(250));
+    // A node's connections share its one right to spin...
+    assert!(std::sync::Arc::ptr_eq(
+        q_claim,
+        quiet_to_third.spin_settings().1
+    ));
+    let held = Spinner::claim(q_claim).expect("nothing spins on a node with the spin off");
+    assert!(Spinner::claim(quiet_to_third.spin_settings().1).is_none());
+    // ...and another node's is its own: held on one node, free on the other.
+    assert!(!std::sync::Arc::ptr_eq(q_claim, e_claim));
+    drop(Spinner::claim(e_claim).expect("the other node's spinner is free"));
+    drop(held);
+    assert!(Spinner::claim(q_claim).is_some());
 }

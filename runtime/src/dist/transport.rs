@@ -6,10 +6,14 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_rustls::TlsStream;
+
+use super::ConnectError;
+use super::config::SETUP_TIME;
+use super::handshake;
 
 /// A connected stream, before or during the handshake.
 pub(crate) enum Transport {
@@ -35,6 +39,43 @@ impl Transport {
         match self {
             Self::Tcp(s) => s.peer_addr().ok(),
             Self::Tls(s) => s.get_ref().0.peer_addr().ok(),
+        }
+    }
+
+    /// Reads one handshake message body within the setup time (the framing is the
+    /// handshake module's).
+    pub(crate) async fn read_handshake(&mut self, peer: &str) -> Result<Vec<u8>, ConnectError> {
+        match tokio::time::timeout(SETUP_TIME, handshake::read_message(self)).await {
+            Ok(Ok(body)) => Ok(body),
+            Ok(Err(e)) => Err(self.io_error(peer, e)),
+            Err(_) => Err(ConnectError::Timeout(peer.to_owned())),
+        }
+    }
+
+    /// Writes one handshake message (as the handshake module framed it) within the setup
+    /// time.
+    pub(crate) async fn write_handshake(
+        &mut self,
+        bytes: &[u8],
+        peer: &str,
+    ) -> Result<(), ConnectError> {
+        let write = async {
+            self.write_all(bytes).await?;
+            // TLS holds records until flushed.
+            self.flush().await
+        };
+        match tokio::time::timeout(SETUP_TIME, write).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(self.io_error(peer, e)),
+            Err(_) => Err(ConnectError::Timeout(peer.to_owned())),
+        }
+    }
+
+    fn io_error(&self, peer: &str, e: io::Error) -> ConnectError {
+        ConnectError::Io {
+            node: peer.to_owned(),
+            addr: self.peer_addr().map(|a| a.to_string()).unwrap_or_default(),
+            error: e.into(),
         }
     }
 

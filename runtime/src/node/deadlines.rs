@@ -14,7 +14,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -29,11 +29,15 @@ const UNSET: u64 = u64::MAX;
 /// A shard this large and empty gives its memory back at the next sweep.
 const MAX_IDLE_SLOTS: usize = 1024;
 
-/// Hands each thread its own shard, round robin.
-static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
-
 thread_local! {
-    static THREAD_SHARD: usize = NEXT_SHARD.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    /// This thread's shard, from its id: a thread keeps using one shard, and no state is
+    /// shared between the nodes of a process to hand them out.
+    static THREAD_SHARD: usize = {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        std::thread::current().id().hash(&mut h);
+        (h.finish() as usize) % SHARDS
+    };
 }
 
 pub(crate) struct Deadlines {

@@ -4,7 +4,7 @@
 //! local process it names, in order, then yields so the processes it woke run while their
 //! messages are in cache. A message whose header repeats the previous one's is read from
 //! its call reference on ([`LastMsg`]). Right after traffic it polls the socket for the
-//! connection's spin window before it sleeps (one spinning reader per process). A frame that
+//! connection's spin window before it sleeps (one spinning reader per node). A frame that
 //! does not parse, or a signal the peer forges for another node, closes this connection
 //! only; when the connection ends, the reader is the one that tells everyone depending on it.
 
@@ -33,30 +33,33 @@ const READ_CHUNK_MAX: usize = 64 * 1024;
 /// fits in half of it). A connection keeps its buffer, so this bounds what a busy one holds.
 const READ_CHUNK_LARGE: usize = 256 * 1024;
 
-/// Whether some connection of this process is spinning. One at a time, so the spin costs
-/// at most one core however many connections (a 100-node mesh in one process has 9,900)
-/// have just seen traffic; the others park, and the spinner's yields also let tokio poll
-/// the runtime's sockets when no other worker is polling them, which keeps their wake-ups
-/// on a hot thread too.
-static SPINNING: AtomicBool = AtomicBool::new(false);
+/// The right to spin, held while a reader spins. A node's connections share one
+/// ([`SpinClaim`]): one at a time spins, so the spin costs at most one core however many
+/// connections (a 100-node mesh has 99 per node) have just seen traffic; the others park,
+/// and the spinner's yields also let tokio poll the runtime's sockets when no other worker
+/// is polling them, which keeps their wake-ups on a hot thread too.
+pub(crate) struct Spinner<'a>(&'a AtomicBool);
 
-/// The right to spin, held while a reader spins.
-struct Spinner;
-
-impl Spinner {
-    fn claim() -> Option<Spinner> {
-        SPINNING
+impl<'a> Spinner<'a> {
+    pub(crate) fn claim(claim: &'a SpinClaim) -> Option<Spinner<'a>> {
+        claim
+            .0
             .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
-            .then_some(Spinner)
+            .then_some(Spinner(&claim.0))
     }
 }
 
-impl Drop for Spinner {
+impl Drop for Spinner<'_> {
     fn drop(&mut self) {
-        SPINNING.store(false, Ordering::Release);
+        self.0.store(false, Ordering::Release);
     }
 }
+
+/// Whether one of a node's connections is spinning: the node's, shared by its connections
+/// (two nodes in one process spin independently, each with its own setting).
+#[derive(Debug, Default)]
+pub(crate) struct SpinClaim(AtomicBool);
 
 /// A pid of this node that is not (or no longer) alive, for replies about it.
 fn to_pid_or_gone(node: &Node, p: WirePid<'_>) -> Pid {
@@ -79,7 +82,7 @@ impl Conn {
         until: Instant,
     ) -> Option<std::io::Result<usize>> {
         use futures::FutureExt;
-        let _spinning = Spinner::claim()?;
+        let _spinning = Spinner::claim(&self.spin_claim)?;
         loop {
             if self.cancel.is_cancelled() {
                 return None;

@@ -21,6 +21,10 @@ use std::time::Duration;
 mod input;
 mod output;
 
+pub(crate) use input::SpinClaim;
+#[cfg(test)]
+pub(crate) use input::Spinner;
+
 use output::Outbox;
 
 use super::transport::{Reader, Writer};
@@ -113,6 +117,8 @@ pub(crate) struct Conn {
     max_outbox: usize,
     /// How long the reader polls after traffic before it sleeps.
     spin: Duration,
+    /// The node's right to spin, shared by its connections.
+    spin_claim: Arc<SpinClaim>,
     /// Whether the reader's last read held more than one frame: requests come in bursts,
     /// and what answers them is worth gathering into one write.
     bursty: AtomicBool,
@@ -179,10 +185,17 @@ impl Conn {
             max_frame: dist.config.max_frame,
             max_outbox: dist.config.max_outbox,
             spin: dist.config.spin,
+            spin_claim: dist.spin_claim.clone(),
             stats: ConnStats::default(),
             bursty: AtomicBool::new(false),
             up_since: Mutex::new(None),
         })
+    }
+
+    /// The spin window and the claim this connection spins under (for tests).
+    #[cfg(test)]
+    pub(crate) fn spin_settings(&self) -> (Duration, &Arc<SpinClaim>) {
+        (self.spin, &self.spin_claim)
     }
 
     pub(crate) fn set_adopted(&self) {
