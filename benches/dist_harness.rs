@@ -305,7 +305,11 @@ fn main() {
         tokio::spawn(async move {
             let epmd = free_port();
             let _callee = Locus::node("callee@127.0.0.1", epmd);
-            let node = Node::builder()
+            // The `LOCUS_*` settings (LOCUS_SPIN_US) apply here as to the `locus node` callee.
+            let node = locus::config::Config::new()
+                .env()
+                .node_builder()
+                .expect("LOCUS_* settings")
                 .name("caller@127.0.0.1")
                 .cookie(COOKIE)
                 .epmd_port(epmd)

@@ -29,7 +29,8 @@ use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
 use clap::{Parser, Subcommand};
-use locus::{Cluster, Discover, Node, NodeEvent, NodeName, Polling};
+use locus::cluster::{Cluster, Discover, Polling};
+use locus::{Node, NodeEvent, NodeName};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 

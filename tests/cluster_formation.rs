@@ -10,10 +10,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use locus::{
-    Cluster, ClusterError, Discover, DnsPoll, DnsSrv, EpmdHosts, Gossip, LocalEpmd, Node, NodeName,
-    Polling, StaticHosts,
+use locus::cluster::{
+    Cluster, ClusterError, Discover, DnsPoll, DnsSrv, EpmdHosts, Gossip, LocalEpmd, Polling,
+    StaticHosts,
 };
+use locus::{Node, NodeName};
 use parking_lot::Mutex;
 use support::{eventually, free_port, named, within};
 
@@ -521,7 +522,7 @@ async fn a_cluster_level_sync_works_with_any_strategy() {
         "cluster start",
         Cluster::builder()
             .topology("local", LocalEpmd::new().interval(FAST))
-            .sync(locus::SyncNodes {
+            .sync(locus::cluster::SyncNodes {
                 optional: vec![],
                 mandatory: vec![b.name().clone()],
                 timeout: Duration::from_secs(30),
@@ -539,7 +540,7 @@ async fn a_cluster_level_sync_works_with_any_strategy() {
         "cluster start",
         Cluster::builder()
             .topology("local", LocalEpmd::new().interval(FAST))
-            .sync(locus::SyncNodes {
+            .sync(locus::cluster::SyncNodes {
                 optional: vec![],
                 mandatory: vec![ghost.clone()],
                 timeout: Duration::from_millis(300),

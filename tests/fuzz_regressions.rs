@@ -36,7 +36,7 @@ fn seeds_and_past_crashes_decode_without_panicking() {
     for (target, file) in &all {
         let bytes = std::fs::read(file).unwrap();
         assert!(
-            locus::fuzzing::run(target, &bytes),
+            locus_runtime::fuzzing::run(target, &bytes),
             "{} names an unknown target {target}",
             file.display()
         );

@@ -10,8 +10,9 @@
 
 use std::path::PathBuf;
 
+use locus::Node;
+use locus::cluster::Cluster;
 use locus::config::Config;
-use locus::{Cluster, Node};
 
 /// The node settings every example takes.
 #[derive(clap::Args, Debug, Clone)]

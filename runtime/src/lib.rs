@@ -1,44 +1,71 @@
 //! The runtime behind [locus](https://docs.rs/locus): processes, mailboxes, GenServer,
-//! supervisors and nodes.
+//! supervisors, nodes, distribution and the cluster services.
 //!
-//! Users depend on the `locus` crate, which re-exports what is public here.
+//! Users depend on the `locus` crate, which re-exports what is public here. The modules
+//! are layers that point one way (see ARCHITECTURE.md): `process` (what a process is) ->
+//! `node` (the node core, and the wire seam) -> `dist` (the wire) -> `gen_server` and
+//! `supervisor` (behaviours) -> `kernel` (boot) -> the services (`rpc`, `global`, `pg`,
+//! `pubsub`, `remote_spawn`, `introspect`, `observer`) -> `cluster` (discovery) ->
+//! `config`. Nothing imports a layer above its own.
 
 #![doc(test(attr(deny(warnings))))]
 
+// Layers, from the bottom up.
 pub mod cluster;
 pub mod config;
-pub mod gen_server;
-pub mod global;
-pub mod introspect;
-mod kernel;
-pub mod node;
-#[cfg(feature = "observer")]
-pub mod observer;
-pub mod pg;
-pub mod process;
-pub mod pubsub;
-mod remote_spawn;
-pub mod rpc;
-mod services;
-pub mod supervisor;
-
-pub use gen_server::*;
-pub use kernel::{NodeBuilder, NodeError};
-pub use node::{Addr, Ctx, ExitWatch, Node, NodeName, NodeNameError, TimerRef};
-pub use process::*;
-pub use supervisor::*;
-pub mod dist;
+mod dist;
+#[cfg(any(test, feature = "fuzzing"))]
 #[doc(hidden)]
 pub mod fuzzing;
-pub use cluster::{
-    Cluster, ClusterBuilder, ClusterError, Discover, DnsPoll, DnsSrv, EpmdHosts, Gossip,
-    GossipStats, LocalEpmd, Polling, StaticHosts, SyncNodes, Topology,
+mod gen_server;
+mod global;
+pub mod introspect;
+mod kernel;
+mod node;
+#[cfg(feature = "observer")]
+pub mod observer;
+mod pg;
+mod process;
+mod pubsub;
+mod remote_spawn;
+mod rpc;
+mod services;
+mod supervisor;
+
+// Processes.
+pub use process::{
+    CallError, Dest, Down, Exit, ExitReason, IntoExitReason, Message, MonitorRef, NoProcError,
+    NodeDownReason, NodeName, NodeNameError, Pid, RegisterError, SendError, Signal, SpawnOpts,
+    Unexpected,
 };
+
+// Nodes.
+pub use kernel::{NodeBuilder, NodeError};
+pub use node::{Addr, Ctx, ExitWatch, Node, TimerRef};
+
+// GenServer.
+pub use gen_server::{
+    Client, DEFAULT_CALL_TIMEOUT, Flow, GenServer, RemoteCodec, ReplyHandle, ServerCtx, ServerMsg,
+    Start, StartError,
+};
+
+// Supervisors.
+pub use supervisor::{
+    ChildCount, ChildInfo, ChildKind, ChildRef, ChildSpec, ChildStart, DEFAULT_SHUTDOWN, Restart,
+    Shutdown, StartSupervisor, Strategy, Supervisor, SupervisorError, SupervisorRef,
+    SupervisorSpec,
+};
+
+// Distribution.
 pub use dist::epmd;
 pub use dist::tls::{TlsConfig, TlsError};
-pub use dist::{ConnectError, HandshakeError, NodeEvent, NodeEvents};
-pub use global::{Global, GlobalError, Keep, Registration};
-pub use node::NodeDownReason;
+pub use dist::{
+    ConnectError, DEFAULT_MAX_FRAME, DEFAULT_MAX_MAILBOX, DEFAULT_SPIN, DEFAULT_TICK_TIME,
+    HandshakeError, IoError, NodeEvent, NodeEvents,
+};
+
+// Cluster services.
+pub use global::{Global, GlobalError, Keep, Registration, keep_earlier};
 pub use pg::{Pg, PgError, PgEvent, PgEvents};
 pub use pubsub::PubSub;
 pub use remote_spawn::SpawnRequest;

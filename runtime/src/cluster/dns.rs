@@ -17,7 +17,7 @@ use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::proto::rr::RData;
 use hickory_resolver::{Resolver, TokioResolver};
 
-use super::{Discover, Polling, Strategy, Topology};
+use super::{ClusterStrategy, Discover, Polling, Topology};
 use crate::node::{Node, NodeName};
 
 /// How often DNS strategies poll unless told otherwise (libcluster's default).
@@ -26,7 +26,8 @@ pub const DEFAULT_DNS_INTERVAL: Duration = Duration::from_secs(5);
 /// Connects to `basename@ip` for every A and AAAA record of a name.
 ///
 /// ```no_run
-/// use locus::{Cluster, DnsPoll, Node};
+/// use locus::Node;
+/// use locus::cluster::{Cluster, DnsPoll};
 ///
 /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// // On Fly.io: every machine of the app, by its private IPv6 address.
@@ -80,7 +81,7 @@ impl DnsPoll {
     }
 }
 
-impl Strategy for DnsPoll {
+impl ClusterStrategy for DnsPoll {
     fn run(&self, topology: Topology) -> BoxFuture<'static, ()> {
         let lookup = Lookup::new(
             self.query.clone(),
@@ -102,7 +103,8 @@ impl Strategy for DnsPoll {
 /// The targets must resolve through the system resolver, as pod names do in Kubernetes.
 ///
 /// ```no_run
-/// use locus::{Cluster, DnsSrv, Node};
+/// use locus::Node;
+/// use locus::cluster::{Cluster, DnsSrv};
 ///
 /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let node = Node::builder().name("app@app-0.app.default.svc.cluster.local").start().await?;
@@ -142,7 +144,7 @@ impl DnsSrv {
     }
 }
 
-impl Strategy for DnsSrv {
+impl ClusterStrategy for DnsSrv {
     fn run(&self, topology: Topology) -> BoxFuture<'static, ()> {
         let d = &self.inner;
         let lookup = Lookup::new(d.query.clone(), d.basename.clone(), d.server, Kind::Srv);

@@ -8,7 +8,7 @@ use parking_lot::Mutex;
 
 use futures::future::BoxFuture;
 
-use super::{Discover, Polling, Strategy, Topology};
+use super::{ClusterStrategy, Discover, Polling, Topology};
 use crate::dist::epmd;
 use crate::node::{Node, NodeName};
 
@@ -16,7 +16,8 @@ use crate::node::{Node, NodeName};
 /// `alive@<this node's host>`.
 ///
 /// ```no_run
-/// use locus::{Cluster, LocalEpmd, Node};
+/// use locus::Node;
+/// use locus::cluster::{Cluster, LocalEpmd};
 ///
 /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let node = Node::builder().name("a@127.0.0.1").start().await?;
@@ -49,7 +50,7 @@ impl Default for LocalEpmd {
     }
 }
 
-impl Strategy for LocalEpmd {
+impl ClusterStrategy for LocalEpmd {
     fn run(&self, topology: Topology) -> BoxFuture<'static, ()> {
         Polling::new(HostsDiscover::new(None))
             .interval(self.interval)
@@ -61,7 +62,8 @@ impl Strategy for LocalEpmd {
 /// `alive@host`.
 ///
 /// ```no_run
-/// use locus::{Cluster, EpmdHosts, Node};
+/// use locus::Node;
+/// use locus::cluster::{Cluster, EpmdHosts};
 ///
 /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let node = Node::builder().name("a@10.0.0.1").start().await?;
@@ -91,7 +93,7 @@ impl EpmdHosts {
     }
 }
 
-impl Strategy for EpmdHosts {
+impl ClusterStrategy for EpmdHosts {
     fn run(&self, topology: Topology) -> BoxFuture<'static, ()> {
         Polling::new(HostsDiscover::new(Some(self.hosts.clone())))
             .interval(self.interval)

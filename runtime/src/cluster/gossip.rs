@@ -22,7 +22,7 @@ use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
 use tokio::task::JoinSet;
 
-use super::{Strategy, Topology};
+use super::{ClusterStrategy, Topology};
 use crate::node::NodeName;
 
 /// libcluster's multicast group.
@@ -35,7 +35,8 @@ pub const DEFAULT_GOSSIP_INTERVAL: Duration = Duration::from_secs(5);
 /// Finds nodes by UDP multicast heartbeats.
 ///
 /// ```no_run
-/// use locus::{Cluster, Gossip, Node};
+/// use locus::Node;
+/// use locus::cluster::{Cluster, Gossip};
 ///
 /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let node = Node::builder().name("a@10.0.0.1").start().await?;
@@ -178,7 +179,7 @@ impl GossipStats {
     }
 }
 
-impl Strategy for Gossip {
+impl ClusterStrategy for Gossip {
     fn run(&self, topology: Topology) -> BoxFuture<'static, ()> {
         let this = self.clone();
         Box::pin(async move { this.run_forever(topology).await })
@@ -352,12 +353,14 @@ pub(crate) enum HeartbeatError {
 }
 
 /// For the fuzz target: a packet decoded with and without a key.
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn fuzz_heartbeat(packet: &[u8]) {
     let _ = decode(packet, None);
     let _ = decode(packet, Some(&derive_key(b"fuzz")));
 }
 
 /// For the fuzz corpus: a heartbeat from `name`, sealed with the fuzz key or not.
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn fuzz_seed_heartbeat(
     name: &NodeName,
     sealed: bool,

@@ -1,7 +1,7 @@
 //! Automatic cluster formation (libcluster): topologies, each run by a strategy that
 //! discovers candidate nodes and connects to them.
 //!
-//! A [`Strategy`] finds nodes; a [`Topology`] is what it acts through: `connect`,
+//! A [`ClusterStrategy`] finds nodes; a [`Topology`] is what it acts through: `connect`,
 //! `disconnect` and `list_nodes`, replaceable as in libcluster, plus the bookkeeping every
 //! strategy needs (retry with backoff, one log line per state change, not per attempt).
 //! [`Cluster`] runs named topologies under a supervisor on the node, so a strategy that
@@ -11,7 +11,7 @@
 //! behaviour at start), [`LocalEpmd`] (every node on this host's port mapper),
 //! [`EpmdHosts`] (every node on listed hosts), [`Gossip`] (UDP multicast heartbeats,
 //! optionally encrypted), [`DnsPoll`] (A/AAAA records), [`DnsSrv`] (SRV records), or your
-//! own: implement [`Discover`] for a polling strategy or [`Strategy`] for anything else.
+//! own: implement [`Discover`] for a polling strategy or [`ClusterStrategy`] for anything else.
 //!
 //! # Guarantees
 //!
@@ -31,7 +31,8 @@
 //!
 //! ```no_run
 //! use std::time::Duration;
-//! use locus::{Cluster, Node, StaticHosts};
+//! use locus::Node;
+//! use locus::cluster::{Cluster, StaticHosts};
 //!
 //! # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let node = Node::builder().name("a@10.0.0.1").cookie("secret").start().await?;
@@ -54,6 +55,7 @@ pub use epmd_hosts::{EpmdHosts, LocalEpmd};
 pub use gossip::{
     DEFAULT_GOSSIP_GROUP, DEFAULT_GOSSIP_INTERVAL, DEFAULT_GOSSIP_PORT, Gossip, GossipStats,
 };
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) use gossip::{fuzz_heartbeat, fuzz_seed_heartbeat};
 pub use static_hosts::{DEFAULT_SYNC_TIMEOUT, StaticHosts};
 
@@ -310,7 +312,7 @@ fn forget_stale(
 
 /// A cluster formation strategy: runs for as long as its topology does, finding nodes and
 /// connecting to them through the [`Topology`].
-pub trait Strategy: Send + Sync + 'static {
+pub trait ClusterStrategy: Send + Sync + 'static {
     /// Runs the strategy; it should run forever. If it returns, that is logged and it runs
     /// again a second later; if it panics, the cluster supervisor restarts it.
     fn run(&self, topology: Topology) -> BoxFuture<'static, ()>;
@@ -335,7 +337,7 @@ pub struct SyncNodes {
 }
 
 /// Discovery by polling: the common shape of strategies (a host list, a port mapper, DNS,
-/// an HTTP registry). Wrap it in [`Polling`] to get a [`Strategy`].
+/// an HTTP registry). Wrap it in [`Polling`] to get a [`ClusterStrategy`].
 pub trait Discover: Send + Sync + 'static {
     /// The candidate nodes now. An error is logged (once per change) and changes nothing.
     fn discover(&self, node: &Node) -> impl Future<Output = Result<Vec<NodeName>, String>> + Send;
@@ -376,14 +378,14 @@ impl<D: Discover> Polling<D> {
         self
     }
 
-    /// Nodes to wait for when the cluster starts (see [`Strategy::sync`]).
+    /// Nodes to wait for when the cluster starts (see [`ClusterStrategy::sync`]).
     pub fn sync_nodes(mut self, sync: SyncNodes) -> Self {
         self.sync = Some(sync);
         self
     }
 }
 
-impl<D: Discover> Strategy for Polling<D> {
+impl<D: Discover> ClusterStrategy for Polling<D> {
     fn run(&self, topology: Topology) -> BoxFuture<'static, ()> {
         let discover = self.discover.clone();
         let interval = self.interval;
@@ -450,7 +452,7 @@ impl Default for Fns {
 
 struct TopologySpec {
     name: String,
-    strategy: Arc<dyn Strategy>,
+    strategy: Arc<dyn ClusterStrategy>,
     fns: Fns,
 }
 
@@ -512,7 +514,7 @@ impl Cluster {
 
 impl ClusterBuilder {
     /// Adds a topology named `name` run by `strategy`.
-    pub fn topology(mut self, name: impl Into<String>, strategy: impl Strategy) -> Self {
+    pub fn topology(mut self, name: impl Into<String>, strategy: impl ClusterStrategy) -> Self {
         self.topologies.push(TopologySpec {
             name: name.into(),
             strategy: Arc::new(strategy),
@@ -609,7 +611,7 @@ impl ClusterBuilder {
 fn run_topology(
     start: &ChildStart,
     topology: Topology,
-    strategy: Arc<dyn Strategy>,
+    strategy: Arc<dyn ClusterStrategy>,
 ) -> Result<Pid, StartError> {
     let opts = crate::SpawnOpts::new().link(start.parent());
     let addr = start

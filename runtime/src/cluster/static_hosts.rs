@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
-use super::{Discover, Polling, Strategy, SyncNodes, Topology};
+use super::{ClusterStrategy, Discover, Polling, SyncNodes, Topology};
 use crate::node::{Node, NodeName};
 
 /// How long [`StaticHosts`] waits at start for the nodes it syncs on, unless told otherwise.
@@ -20,7 +20,8 @@ pub const DEFAULT_SYNC_TIMEOUT: Duration = Duration::from_secs(30);
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use locus::{Cluster, Node, NodeName, StaticHosts};
+/// use locus::{Node, NodeName};
+/// use locus::cluster::{Cluster, StaticHosts};
 ///
 /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let node = Node::builder().name("a@10.0.0.1").start().await?;
@@ -103,7 +104,7 @@ impl Discover for Fixed {
     }
 }
 
-impl Strategy for StaticHosts {
+impl ClusterStrategy for StaticHosts {
     fn run(&self, topology: Topology) -> BoxFuture<'static, ()> {
         Polling::new(Fixed(self.candidates()))
             .interval(self.interval)

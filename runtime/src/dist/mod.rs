@@ -57,11 +57,13 @@ pub(crate) mod frame;
 pub(crate) mod handshake;
 mod last_msg;
 mod listen;
+#[cfg(feature = "test-hooks")]
+mod partition;
 mod route;
 mod table;
 #[cfg(test)]
 mod tests;
-pub mod tls;
+pub(crate) mod tls;
 mod transport;
 
 pub use config::{DEFAULT_MAX_MAILBOX, DEFAULT_SPIN, DEFAULT_TICK_TIME};
@@ -409,38 +411,6 @@ impl Node {
     /// The nodes connected through hidden connections (Erlang's `Node.list(:hidden)`).
     pub fn hidden_nodes(&self) -> Vec<NodeName> {
         self.dist().map(|d| d.nodes(true)).unwrap_or_default()
-    }
-
-    /// Cuts this node off from `peer` and keeps it cut: the connection drops (both sides
-    /// see `NodeDown`) and neither side reconnects until [`heal_with`](Self::heal_with).
-    /// A test hook for partitions.
-    #[doc(hidden)]
-    pub fn partition_from(&self, peer: &NodeName) {
-        if let Some(d) = self.dist() {
-            d.blocked.insert(peer.clone());
-            d.any_blocked
-                .store(true, std::sync::atomic::Ordering::SeqCst);
-            if let Some(c) = d.existing(peer) {
-                c.close(NodeDownReason::Disconnect);
-                if !c.is_listed() {
-                    c.fail(ConnectError::ShuttingDown);
-                }
-            }
-        }
-    }
-
-    /// Ends a partition made with [`partition_from`](Self::partition_from); the nodes
-    /// connect again at the next message or [`connect`](Self::connect) (once both sides
-    /// have healed).
-    #[doc(hidden)]
-    pub fn heal_with(&self, peer: &NodeName) {
-        if let Some(d) = self.dist() {
-            d.blocked.remove(peer);
-            if d.blocked.is_empty() {
-                d.any_blocked
-                    .store(false, std::sync::atomic::Ordering::SeqCst);
-            }
-        }
     }
 
     /// Subscribes to node up/down events (a non-process form of

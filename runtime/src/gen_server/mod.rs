@@ -86,7 +86,7 @@ pub(crate) use codec::decode_server;
 pub use error::StartError;
 // Why a call fails is the process layer's (a call is a process primitive); servers and
 // their clients see it here.
-pub use crate::process::CallError;
+pub(crate) use crate::process::CallError;
 pub use reply::ReplyHandle;
 pub use server::{ServerMsg, Start};
 

@@ -21,18 +21,22 @@ use super::Service;
 /// listens for other nodes, registers with the port mapper of its host and authenticates
 /// peers with the cookie.
 ///
-/// | Setting | Builder | Environment (when the builder leaves it unset) | Default |
-/// |---|---|---|---|
-/// | name | [`name`](Self::name) | | none: local node |
-/// | cookie | [`cookie`](Self::cookie) | `LOCUS_COOKIE` | `~/.locus.cookie`, created once with a random cookie |
-/// | port mapper port | [`epmd_port`](Self::epmd_port) | `LOCUS_EPMD_PORT` | 4369 |
-/// | listen address | [`listen`](Self::listen) | | all interfaces |
-/// | listen port | [`port`](Self::port), [`port_range`](Self::port_range), [`dist_port`](Self::dist_port) | | any free port |
-/// | tick time | [`tick_time`](Self::tick_time) | | 60 s |
-/// | hidden | [`hidden`](Self::hidden) | | no |
-/// | TLS | [`tls`](Self::tls) | `LOCUS_TLS_CERT`, `LOCUS_TLS_KEY`, `LOCUS_TLS_CA` (all three), `LOCUS_TLS_MUTUAL` | no TLS |
-/// | allowed nodes | [`allow_nodes`](Self::allow_nodes) | | everyone with the cookie |
-/// | allowed addresses | [`allow_addrs`](Self::allow_addrs) | | any |
+/// | Setting | Builder | Default |
+/// |---|---|---|
+/// | name | [`name`](Self::name) | none: local node |
+/// | cookie | [`cookie`](Self::cookie) | `~/.locus.cookie`, created once with a random cookie (as Erlang's `~/.erlang.cookie`) |
+/// | port mapper port | [`epmd_port`](Self::epmd_port) | 4369 |
+/// | listen address | [`listen`](Self::listen) | all interfaces |
+/// | listen port | [`port`](Self::port), [`port_range`](Self::port_range), [`dist_port`](Self::dist_port) | any free port |
+/// | tick time | [`tick_time`](Self::tick_time) | 60 s |
+/// | hidden | [`hidden`](Self::hidden) | no |
+/// | TLS | [`tls`](Self::tls) | no TLS |
+/// | allowed nodes | [`allow_nodes`](Self::allow_nodes) | everyone with the cookie |
+/// | allowed addresses | [`allow_addrs`](Self::allow_addrs) | any |
+///
+/// A builder does what its code says: it reads no `LOCUS_*` environment variable. To take
+/// settings from a file, the environment and flags, as operators give them, build it with
+/// [`Config::node_builder`](crate::config::Config::node_builder).
 ///
 /// ```
 /// use locus::Node;
@@ -242,8 +246,8 @@ impl NodeBuilder {
     }
 
     /// How long a connection keeps polling its socket after traffic before it sleeps
-    /// (default [`DEFAULT_SPIN`](crate::dist::DEFAULT_SPIN), 100 µs; `LOCUS_SPIN_US` in the
-    /// environment). Like the BEAM's scheduler busy-wait, it trades CPU for latency: on a
+    /// (default [`DEFAULT_SPIN`](crate::dist::DEFAULT_SPIN), 100 µs; `spin_us` in a
+    /// [`Config`](crate::config::Config)). Like the BEAM's scheduler busy-wait, it trades CPU for latency: on a
     /// quiet machine, waking a sleeping thread costs 30-60 µs, more than a reply takes to
     /// come back. A connection spins only within this window after it last received data,
     /// so an idle node uses no CPU; and only one connection of the process spins at a time
@@ -292,19 +296,13 @@ impl NodeBuilder {
             return run_on_start(&on_start, node).await;
         };
         let name = full_name(name)?;
-        let cookie = match self.cookie.clone().or_else(|| env("LOCUS_COOKIE")) {
+        let cookie = match self.cookie.clone() {
             Some(c) => c,
             None => dist::cookie_from_file().map_err(NodeError::Cookie)?,
         };
         dist::validate_cookie(&cookie).map_err(NodeError::Cookie)?;
         let mut config = DistConfig::new(cookie.into_bytes());
-        config.epmd_port = match self.epmd_port {
-            Some(p) => p,
-            None => match env("LOCUS_EPMD_PORT") {
-                Some(v) => parse_port(&v, "LOCUS_EPMD_PORT")?,
-                None => DEFAULT_EPMD_PORT,
-            },
-        };
+        config.epmd_port = self.epmd_port.unwrap_or(DEFAULT_EPMD_PORT);
         if config.epmd_port == 0 {
             return Err(NodeError::Config {
                 setting: "epmd_port",
@@ -356,18 +354,7 @@ impl NodeBuilder {
         if let Some(max) = self.max_send_buffer {
             config.max_outbox = max;
         }
-        config.spin = match self.spin {
-            Some(d) => d,
-            None => match env("LOCUS_SPIN_US") {
-                Some(v) => Duration::from_micros(v.trim().parse::<u64>().map_err(|_| {
-                    NodeError::Config {
-                        setting: "LOCUS_SPIN_US",
-                        problem: format!("{v:?} is not a number of microseconds"),
-                    }
-                })?),
-                None => dist::DEFAULT_SPIN,
-            },
-        };
+        config.spin = self.spin.unwrap_or(dist::DEFAULT_SPIN);
         if config.spin > Duration::from_millis(100) {
             return Err(NodeError::Config {
                 setting: "spin",
@@ -387,11 +374,7 @@ impl NodeBuilder {
             config.max_mailbox = max;
         }
         config.hidden = self.hidden;
-        let tls = match self.tls {
-            Some(t) => Some(t),
-            None => tls_from_env()?,
-        };
-        if let Some(tls) = tls {
+        if let Some(tls) = self.tls {
             config.tls = Some(tls.context()?);
         }
         config.allow = dist::allow::AllowList::new(self.allow_nodes, &self.allow_addrs).map_err(
@@ -411,47 +394,6 @@ async fn run_on_start(hooks: &[OnStart], node: Node) -> Result<Node, NodeError> 
         (hook.0)(node.clone()).await?;
     }
     Ok(node)
-}
-
-/// TLS from `LOCUS_TLS_CERT`, `LOCUS_TLS_KEY` and `LOCUS_TLS_CA`: all three, or none.
-fn tls_from_env() -> Result<Option<TlsConfig>, NodeError> {
-    match (
-        env("LOCUS_TLS_CERT"),
-        env("LOCUS_TLS_KEY"),
-        env("LOCUS_TLS_CA"),
-    ) {
-        (None, None, None) => Ok(None),
-        (Some(cert), Some(key), Some(ca)) => {
-            let mutual = match env("LOCUS_TLS_MUTUAL").as_deref() {
-                None | Some("true" | "1" | "yes" | "on") => true,
-                Some("false" | "0" | "no" | "off") => false,
-                Some(other) => {
-                    return Err(NodeError::Config {
-                        setting: "LOCUS_TLS_MUTUAL",
-                        problem: format!("{other:?} is not true or false"),
-                    });
-                }
-            };
-            Ok(Some(
-                TlsConfig::from_pem_files(cert, key, ca)?.mutual(mutual),
-            ))
-        }
-        _ => Err(NodeError::Config {
-            setting: "LOCUS_TLS_CERT / LOCUS_TLS_KEY / LOCUS_TLS_CA",
-            problem: "set all three (the node's certificate, its key, the CA) or none".into(),
-        }),
-    }
-}
-
-fn env(var: &str) -> Option<String> {
-    std::env::var(var).ok().filter(|v| !v.is_empty())
-}
-
-fn parse_port(v: &str, setting: &'static str) -> Result<u16, NodeError> {
-    v.trim().parse::<u16>().map_err(|_| NodeError::Config {
-        setting,
-        problem: format!("{v:?} is not a port number (1-65535)"),
-    })
 }
 
 /// `alive` becomes `alive@<short host name>`; `alive@host` is checked as is.

@@ -56,7 +56,7 @@ pub use timer::TimerRef;
 pub(crate) use wire::{Addressee, CallTable, PendingCall, RemoteTarget, Route, Router};
 
 // The process layer's identifiers, re-exported where users of a node look for them.
-pub use crate::process::{NodeDownReason, NodeName, NodeNameError};
+pub(crate) use crate::process::{NodeDownReason, NodeName, NodeNameError};
 
 use std::fmt;
 use std::sync::Arc;

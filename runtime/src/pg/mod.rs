@@ -50,7 +50,7 @@ use crate::process::Pid;
 pub(crate) use server::PgServer;
 
 /// The scope used by [`Node::pg`].
-pub const DEFAULT_SCOPE: &str = "default";
+pub(crate) const DEFAULT_SCOPE: &str = "default";
 
 /// A change in a group's membership, from [`Pg::subscribe`].
 #[derive(Debug, Clone, PartialEq, Eq)]

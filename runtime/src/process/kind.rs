@@ -37,7 +37,7 @@ impl SpawnOpts {
     }
 
     /// Links the new process to `pid` before it runs. If `pid` is not alive, the new process
-    /// receives an exit signal with [`ExitReason::NoProc`] at once, as in Erlang.
+    /// receives an exit signal with [`ExitReason::NoProc`](crate::ExitReason::NoProc) at once, as in Erlang.
     pub fn link(mut self, pid: &Pid) -> Self {
         self.link = Some(pid.clone());
         self
