@@ -33,6 +33,17 @@
 //! with the reason. Messages in flight may be lost; nothing is retransmitted (as in Erlang).
 //! A peer that sends garbage costs one closed connection and a log line.
 //!
+//! # Implementation notes
+//!
+//! These may change. Each connection has one output buffer that senders encode frames
+//! into under a lock, and one writer task that swaps the buffer out and writes it whole, so
+//! under load many frames share a syscall. Its reader task cuts frames from large reads
+//! and hands each to its process at once; a message whose header repeats the last one's
+//! is read from its call reference on. Right after traffic the reader polls its socket
+//! for a short window (the spin) before it parks, one connection per node at a time.
+//! Calls waiting for replies are kept in a table per connection, so a lost connection
+//! fails them all at once.
+//!
 //! # Example
 //!
 //! ```

@@ -15,6 +15,16 @@
 //!   earlier registration; [`Global::set_resolver`] replaces it (every node must use the
 //!   same one).
 //!
+//! # Failure
+//!
+//! - [`Global::register`] fails with [`GlobalError::Taken`] naming the owner, and with
+//!   [`GlobalError::Busy`] when racing registrations kept the name locked; nothing is
+//!   registered anywhere then. A node that goes down during a registration no longer counts:
+//!   the name is committed on the nodes still connected.
+//! - When an owner's node goes down, every other node frees the names it held.
+//! - A partition lets each side register the same name; when it heals, the resolver keeps
+//!   one owner and the other process is exited with a reason that names the conflict.
+//!
 //! # Example
 //!
 //! ```

@@ -13,6 +13,15 @@
 //! - When nodes connect (or a partition heals), each sends the other its own members, so the
 //!   views converge. In between, views may differ (strong eventual consistency, as `:pg`).
 //!
+//! # Failure
+//!
+//! - Joining with a process of another node fails with [`PgError::NotLocal`]: a process
+//!   joins on its own node, as in `:pg`.
+//! - When a node goes down, its members leave every other node's view as its `NodeDown`
+//!   arrives, and subscribers get a [`PgEvent::Left`] for each group they were in.
+//! - A scope whose server cannot start fails the call with [`PgError::Start`]; a server
+//!   that died is started again by the next call.
+//!
 //! # Example
 //!
 //! ```

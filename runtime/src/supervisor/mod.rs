@@ -22,6 +22,14 @@
 //! - Exceeding the restart intensity ends the supervisor with an [`ExitReason::Error`](crate::ExitReason::Error) that
 //!   says so and names the last failure.
 //!
+//! # Implementation notes
+//!
+//! These may change. A supervisor is a GenServer that traps exits and links to each child;
+//! a child's exit arrives as an exit signal in its mailbox, in order with the calls
+//! (`which_children`, `start_child`) it serves. Restarts are counted in a sliding window of
+//! the intensity's period. Children stop one at a time, in reverse start order: an exit
+//! signal with `Shutdown`, then a kill when the child's shutdown time passes.
+//!
 //! # Example
 //!
 //! ```
