@@ -13,9 +13,9 @@ use std::time::Duration;
 use dashmap::mapref::entry::Entry;
 use tokio::net::{TcpListener, TcpStream};
 
-use super::config::SETUP_TIME;
 use super::connection::{Conn, Phase};
 use super::handshake::{self, Acceptor, PeerInfo, Status};
+use super::settings::SETUP_TIME;
 use super::tls;
 use super::transport::Transport;
 use super::{ConnectError, Dist};

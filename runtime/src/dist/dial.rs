@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use tokio::net::TcpStream;
 
-use super::config::SETUP_TIME;
 use super::connection::{Conn, Phase};
 use super::epmd::{self, EpmdError, client};
 use super::handshake::{HandshakeError, InitStep, Initiator, PeerInfo};
+use super::settings::SETUP_TIME;
 use super::tls;
 use super::transport::Transport;
 use super::{ConnectError, Dist, Ports};

@@ -3,16 +3,18 @@
 //! links and monitors reach processes on any node.
 //!
 //! The parts, in the order a connection meets them:
-//! 1. [`epmd`]: the port mapper. A node registers its name and listen port with the
-//!    port mapper of its host (serving one itself if none runs); a peer asks it where to
-//!    connect.
-//! 2. `handshake`: version, names, flags, creation, then a mutual HMAC-SHA256
+//! 1. `listen`: the listener, and the registration with the port mapper ([`epmd`]) of
+//!    this host (serving one if none runs); a peer asks that port mapper where to connect.
+//! 2. `route`: the first message for a node finds its connection, or starts one.
+//! 3. `dial` and `accept`: the two sides of a connection attempt, with the
+//!    simultaneous-connect rule; `transport` (TCP or TLS) underneath.
+//! 4. `handshake`: version, names, flags, creation, then a mutual HMAC-SHA256
 //!    challenge-response over the cookie (which never crosses the wire).
-//! 3. `frame`: length-prefixed frames, a MessagePack header and a payload.
-//! 4. `connection`: one connection per node pair, a writer that batches frames, a reader
-//!    that dispatches them in order, ticks, and what a lost connection means.
-//! 5. `mesh`: the connection table, simultaneous connects, and connect-all (a node that
-//!    joins one member meets them all).
+//! 5. `peers`: the connection table; an authenticated connection joins it, `NodeUp` goes
+//!    out, and connect-all meshes (a node that joins one member meets them all).
+//! 6. `connection`: one connection per node pair: its output (a buffer and a writer that
+//!    batches frames), its input (a reader that dispatches them in order), ticks, and what a
+//!    lost connection means; `frame` is what crosses it.
 //!
 //! # Guarantees
 //!
@@ -60,7 +62,6 @@
 
 mod accept;
 pub(crate) mod allow;
-mod config;
 mod connection;
 mod dial;
 pub mod epmd;
@@ -70,18 +71,19 @@ mod last_msg;
 mod listen;
 #[cfg(feature = "test-hooks")]
 mod partition;
+mod peers;
 mod route;
-mod table;
+mod settings;
 #[cfg(test)]
 mod tests;
 pub(crate) mod tls;
 mod transport;
 
-pub use config::{DEFAULT_MAX_MAILBOX, DEFAULT_SPIN, DEFAULT_TICK_TIME};
-pub(crate) use config::{DistConfig, Ports, cookie_from_file, validate_cookie};
 pub use frame::DEFAULT_MAX_FRAME;
 pub use handshake::HandshakeError;
 pub(crate) use listen::start;
+pub use settings::{DEFAULT_MAX_MAILBOX, DEFAULT_SPIN, DEFAULT_TICK_TIME};
+pub(crate) use settings::{DistConfig, Ports, cookie_from_file, validate_cookie};
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};

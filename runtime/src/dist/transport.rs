@@ -12,8 +12,8 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio_rustls::TlsStream;
 
 use super::ConnectError;
-use super::config::SETUP_TIME;
 use super::handshake;
+use super::settings::SETUP_TIME;
 
 /// A connected stream, before or during the handshake.
 pub(crate) enum Transport {

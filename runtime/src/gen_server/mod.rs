@@ -76,19 +76,17 @@
 
 mod client;
 mod codec;
-mod error;
 mod reply;
 mod server;
 
 pub use client::{Client, DEFAULT_CALL_TIMEOUT};
 pub use codec::RemoteCodec;
 pub(crate) use codec::decode_server;
-pub use error::StartError;
 // Why a call fails is the process layer's (a call is a process primitive); servers and
 // their clients see it here.
 pub(crate) use crate::process::CallError;
 pub use reply::ReplyHandle;
-pub use server::{ServerMsg, Start};
+pub use server::{ServerMsg, Start, StartError};
 
 use std::future::Future;
 

@@ -9,9 +9,9 @@ use std::task::Poll;
 use futures::future::BoxFuture;
 use tokio::sync::oneshot;
 
-use super::{Client, Flow, GenServer, ReplyHandle, ServerCtx, StartError};
+use super::{Client, Flow, GenServer, ReplyHandle, ServerCtx};
 use crate::node::Node;
-use crate::process::{ExitReason, Kind, Pid, Signal, SpawnOpts, poll_catching};
+use crate::process::{ExitReason, Kind, Pid, RegisterError, Signal, SpawnOpts, poll_catching};
 
 /// What a GenServer's mailbox holds. Built by [`Client`]; a server sees its contents through
 /// its callbacks.
@@ -261,4 +261,28 @@ async fn serve<S: GenServer>(
         tracing::error!(server = %ctx.pid(), %reason, "GenServer terminating");
     }
     reason
+}
+
+/// A server could not be started.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The name is registered by another process (OTP's `{already_started, Pid}`).
+    #[error("already started: the name is held by {0}")]
+    AlreadyStarted(Pid),
+    /// The name could not be registered for another reason.
+    #[error(transparent)]
+    Register(RegisterError),
+    /// `init` failed, panicked, or the process was killed before it finished.
+    #[error("init failed: {0}")]
+    Init(ExitReason),
+}
+
+impl From<RegisterError> for StartError {
+    fn from(e: RegisterError) -> Self {
+        match e {
+            RegisterError::Taken { holder, .. } => StartError::AlreadyStarted(holder),
+            other => StartError::Register(other),
+        }
+    }
 }
