@@ -42,7 +42,7 @@ pub fn frames(data: &[u8]) {
             }
         }
         if let Ok(frame::Frame::Msg { head, .. }) = &parsed {
-            last_head = head.to_vec();
+            last_head = head.bytes.to_vec();
         }
         if let (Ok(parsed), Some(known)) = (&parsed, &known) {
             for pid in pids(parsed) {
@@ -57,7 +57,7 @@ pub fn frames(data: &[u8]) {
 fn pids<'a>(f: &frame::Frame<'a>) -> Vec<frame::WirePid<'a>> {
     use frame::Frame;
     match f {
-        Frame::Msg { from, .. } => from.iter().copied().collect(),
+        Frame::Msg { head, .. } => head.from.iter().copied().collect(),
         Frame::Link { from, to } | Frame::Unlink { from, to } | Frame::Exit { from, to, .. } => {
             vec![*from, *to]
         }
@@ -157,16 +157,16 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     let p2 = Pid::new(b.clone(), 2, 9);
     let mut stream = Vec::new();
     frame::tick(&mut stream);
-    let _ = frame::msg(
-        &mut stream,
-        1 << 20,
-        WireKind::Send,
-        Some(&p1),
-        crate::node::Addressee::Name("ping"),
-        "ping::PingCall",
-        3,
-        |b| rmp_serde::encode::write(b, &"hello"),
-    );
+    let hello = frame::MsgOut {
+        kind: WireKind::Send,
+        from: Some(&p1),
+        to: crate::node::Addressee::Name("ping"),
+        type_name: "ping::PingCall",
+        call_ref: 3,
+    };
+    let _ = frame::msg(&mut stream, 1 << 20, &hello, |b| {
+        rmp_serde::encode::write(b, &"hello")
+    });
     let _ = frame::reply(&mut stream, 1 << 20, 3, true, |b| {
         rmp_serde::encode::write(b, &42u32)
     });
@@ -187,16 +187,16 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     // different encoded lengths.
     let mut repeated = Vec::new();
     for call_ref in [3, 4, 300, 1 << 40] {
-        let _ = frame::msg(
-            &mut repeated,
-            1 << 20,
-            WireKind::Call,
-            Some(&p1),
-            crate::node::Addressee::Pid(&p2),
-            "ping::PingCall",
+        let call = frame::MsgOut {
+            kind: WireKind::Call,
+            from: Some(&p1),
+            to: crate::node::Addressee::Pid(&p2),
+            type_name: "ping::PingCall",
             call_ref,
-            |b| rmp_serde::encode::write(b, &call_ref),
-        );
+        };
+        let _ = frame::msg(&mut repeated, 1 << 20, &call, |b| {
+            rmp_serde::encode::write(b, &call_ref)
+        });
     }
     out.push(("frames", repeated));
 

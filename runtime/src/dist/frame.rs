@@ -78,20 +78,38 @@ pub(crate) enum WireDest<'a> {
     Name(&'a str),
 }
 
+/// The header of a message frame as parsed, borrowing from the read buffer: everything
+/// before its call reference.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct MsgHead<'a> {
+    pub(crate) kind: WireKind,
+    pub(crate) from: Option<WirePid<'a>>,
+    pub(crate) to: WireDest<'a>,
+    pub(crate) type_name: &'a str,
+    /// The header's bytes: messages between the same two processes repeat them exactly
+    /// (see [`repeated_msg`]).
+    pub(crate) bytes: &'a [u8],
+}
+
+/// The header of a message frame to encode.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct MsgOut<'a> {
+    pub(crate) kind: WireKind,
+    pub(crate) from: Option<&'a Pid>,
+    pub(crate) to: Addressee<'a>,
+    pub(crate) type_name: &'a str,
+    /// Which call a reply answers; 0 for a message that is not a call.
+    pub(crate) call_ref: u64,
+}
+
 /// A decoded frame, borrowing from the read buffer.
 #[derive(Debug, PartialEq)]
 pub(crate) enum Frame<'a> {
     Tick,
     Msg {
-        kind: WireKind,
-        from: Option<WirePid<'a>>,
-        to: WireDest<'a>,
-        type_name: &'a str,
+        head: MsgHead<'a>,
         call_ref: u64,
         payload: &'a [u8],
-        /// The header's bytes before the call reference: messages between the same two
-        /// processes repeat them exactly (see [`repeated_msg`]).
-        head: &'a [u8],
     },
     Reply {
         call_ref: u64,
@@ -291,16 +309,18 @@ pub(crate) fn parse(frame: &[u8]) -> Result<Frame<'_>, FrameError> {
             let from = rd.opt_pid()?;
             let to = rd.dest()?;
             let type_name = rd.str()?;
-            let head = &body[..body.len() - rd.0.len()];
+            let bytes = &body[..body.len() - rd.0.len()];
             let call_ref = rd.uint()?;
             Frame::Msg {
-                kind,
-                from,
-                to,
-                type_name,
+                head: MsgHead {
+                    kind,
+                    from,
+                    to,
+                    type_name,
+                    bytes,
+                },
                 call_ref,
                 payload: rd.0,
-                head,
             }
         }
         REPLY => {
@@ -469,28 +489,23 @@ pub(crate) fn bye(buf: &mut Vec<u8>) {
     let _ = FrameWriter::begin(buf, 1, BYE).finish(usize::MAX, no_payload);
 }
 
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn msg(
     buf: &mut Vec<u8>,
     max: usize,
-    kind: WireKind,
-    from: Option<&Pid>,
-    to: Addressee<'_>,
-    type_name: &str,
-    call_ref: u64,
+    msg: &MsgOut<'_>,
     payload: impl FnOnce(&mut Vec<u8>) -> Result<(), EncodeError>,
 ) -> Result<(), EncodeFrameError> {
     let mut f = FrameWriter::begin(buf, 6, MSG);
-    f.uint(u64::from(kind.code()));
-    match from {
+    f.uint(u64::from(msg.kind.code()));
+    match msg.from {
         Some(p) => f.pid(p),
         None => f.nil(),
     };
-    match to {
+    match msg.to {
         Addressee::Pid(p) => f.pid(p),
         Addressee::Name(n) => f.str(n),
     };
-    f.str(type_name).uint(call_ref);
+    f.str(msg.type_name).uint(msg.call_ref);
     f.finish(max, payload)
 }
 
@@ -605,28 +620,26 @@ mod tests {
         msg(
             &mut buf,
             DEFAULT_MAX_FRAME,
-            WireKind::Call,
-            Some(&a),
-            Addressee::Name("ping"),
-            "T",
-            42,
+            &MsgOut {
+                kind: WireKind::Call,
+                from: Some(&a),
+                to: Addressee::Name("ping"),
+                type_name: "T",
+                call_ref: 42,
+            },
             |b| rmp_serde::encode::write(b, &"hello"),
         )
         .unwrap();
         let Frame::Msg {
-            kind,
-            from,
-            to,
-            type_name,
+            head,
             call_ref,
             payload,
-            ..
         } = one(&buf)
         else {
             panic!()
         };
         assert_eq!(
-            (kind, from, to, type_name, call_ref),
+            (head.kind, head.from, head.to, head.type_name, call_ref),
             (
                 WireKind::Call,
                 Some(wp(&a)),
@@ -641,16 +654,18 @@ mod tests {
         msg(
             &mut buf,
             DEFAULT_MAX_FRAME,
-            WireKind::Send,
-            None,
-            Addressee::Pid(&b),
-            "U",
-            0,
+            &MsgOut {
+                kind: WireKind::Send,
+                from: None,
+                to: Addressee::Pid(&b),
+                type_name: "U",
+                call_ref: 0,
+            },
             |_| Ok(()),
         )
         .unwrap();
         assert!(
-            matches!(one(&buf), Frame::Msg { from: None, to: WireDest::Pid(p), payload: &[], .. } if p == wp(&b))
+            matches!(one(&buf), Frame::Msg { head: MsgHead { from: None, to: WireDest::Pid(p), .. }, payload: &[], .. } if p == wp(&b))
         );
 
         let cases: Vec<Case<'_>> = vec![
@@ -791,11 +806,13 @@ mod tests {
         let r = msg(
             &mut buf,
             DEFAULT_MAX_FRAME,
-            WireKind::Send,
-            None,
-            Addressee::Pid(&a),
-            "T",
-            0,
+            &MsgOut {
+                kind: WireKind::Send,
+                from: None,
+                to: Addressee::Pid(&a),
+                type_name: "T",
+                call_ref: 0,
+            },
             |_| Err(rmp_serde::encode::Error::Syntax("no".into())),
         );
         assert!(matches!(r, Err(EncodeFrameError::Payload(_))));
@@ -803,11 +820,13 @@ mod tests {
         let r = msg(
             &mut buf,
             64,
-            WireKind::Send,
-            None,
-            Addressee::Pid(&a),
-            "T",
-            0,
+            &MsgOut {
+                kind: WireKind::Send,
+                from: None,
+                to: Addressee::Pid(&a),
+                type_name: "T",
+                call_ref: 0,
+            },
             |b| rmp_serde::encode::write(b, &vec![0u8; 100]),
         );
         assert!(matches!(r, Err(EncodeFrameError::TooLarge(..))));
@@ -833,11 +852,11 @@ mod tests {
             let a = pid(&from_node, ids.0, creations.0);
             let b = pid(&to_node, ids.1, creations.1);
             let mut buf = Vec::new();
-            msg(&mut buf, DEFAULT_MAX_FRAME, WireKind::Send, Some(&a), Addressee::Pid(&b), &type_name, call_ref, |out| {
+            msg(&mut buf, DEFAULT_MAX_FRAME, &MsgOut { kind: WireKind::Send, from: Some(&a), to: Addressee::Pid(&b), type_name: &type_name, call_ref }, |out| {
                 rmp_serde::encode::write(out, &serde_bytes::Bytes::new(&payload))
             })
             .unwrap();
-            let Frame::Msg { from, to, type_name: t, call_ref: r, payload: p, .. } = one(&buf) else {
+            let Frame::Msg { head: MsgHead { from, to, type_name: t, .. }, call_ref: r, payload: p } = one(&buf) else {
                 panic!("not a message")
             };
             proptest::prop_assert_eq!(from, Some(wp(&a)));
@@ -862,7 +881,7 @@ mod tests {
             let b = pid(&to_node, 5, 9);
             let encode = |call_ref: u64, to: &Pid, payload: &[u8]| {
                 let mut buf = Vec::new();
-                msg(&mut buf, DEFAULT_MAX_FRAME, WireKind::Call, Some(&a), Addressee::Pid(to), &type_name, call_ref, |out| {
+                msg(&mut buf, DEFAULT_MAX_FRAME, &MsgOut { kind: WireKind::Call, from: Some(&a), to: Addressee::Pid(to), type_name: &type_name, call_ref }, |out| {
                     rmp_serde::encode::write(out, &serde_bytes::Bytes::new(payload))
                 })
                 .unwrap();
@@ -874,11 +893,11 @@ mod tests {
             let second = encode(refs.1, &b, &payloads.1);
             let Frame::Msg { call_ref, payload, head: again, .. } = one(&second) else { panic!("not a message") };
             proptest::prop_assert_eq!(head, again);
-            let (r, p) = repeated_msg(&second, head).expect("same head").unwrap();
+            let (r, p) = repeated_msg(&second, head.bytes).expect("same head").unwrap();
             proptest::prop_assert_eq!((r, p), (call_ref, payload));
             // A message to another process does not start with that head.
             let other = encode(refs.1, &pid(&to_node, other_id, 9), &payloads.1);
-            proptest::prop_assert!(repeated_msg(&other, head).is_none());
+            proptest::prop_assert!(repeated_msg(&other, head.bytes).is_none());
         }
 
         #[test]

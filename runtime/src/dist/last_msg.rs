@@ -17,7 +17,7 @@
 //! frame 3: [MSG, call, <0.9.peer>, "ping", "Ping", 17] payload  → parsed, remembered instead
 //! ```
 
-use super::frame::{self, FrameError, WireDest, WirePid};
+use super::frame::{self, FrameError, MsgHead, WireDest};
 use crate::node::IncomingDest;
 use crate::node::NodeName;
 use crate::process::{Pid, WireKind};
@@ -76,17 +76,19 @@ impl LastMsg {
     /// Remembers a parsed message header (reusing the buffers of the last one). `me` is
     /// this node's name and creation (a pid destination of another incarnation is gone);
     /// `peer` is the node on the other end, whose name most senders carry.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn remember(
         &mut self,
         me: (&NodeName, u32),
         peer: &NodeName,
-        head: &[u8],
-        kind: WireKind,
-        from: Option<WirePid<'_>>,
-        to: WireDest<'_>,
-        type_name: &str,
+        head: &MsgHead<'_>,
     ) -> Result<(), FrameError> {
+        let MsgHead {
+            kind,
+            from,
+            to,
+            type_name,
+            bytes,
+        } = *head;
         // Forget first: if the sender's pid does not resolve, nothing stale is left behind.
         // A huge header (names can be as long as a frame) is not kept past the next one.
         if self.head.capacity() > MAX_KEPT {
@@ -106,7 +108,7 @@ impl LastMsg {
         };
         self.type_name.clear();
         self.type_name.push_str(type_name);
-        self.head.extend_from_slice(head);
+        self.head.extend_from_slice(bytes);
         Ok(())
     }
 
@@ -127,7 +129,7 @@ impl LastMsg {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dist::frame::{self, DEFAULT_MAX_FRAME, Frame};
+    use crate::dist::frame::{self, DEFAULT_MAX_FRAME, Frame, MsgOut};
     use crate::node::Addressee;
     use crate::process::Pid;
 
@@ -140,11 +142,13 @@ mod tests {
         frame::msg(
             &mut buf,
             DEFAULT_MAX_FRAME,
-            WireKind::Call,
-            Some(from),
-            to,
-            type_name,
-            call_ref,
+            &MsgOut {
+                kind: WireKind::Call,
+                from: Some(from),
+                to,
+                type_name,
+                call_ref,
+            },
             |b| rmp_serde::encode::write(b, &call_ref),
         )
         .unwrap();
@@ -153,19 +157,10 @@ mod tests {
 
     /// Parses `buf` (a message frame) into `last`, as the reader does.
     fn remember(last: &mut LastMsg, me: (&NodeName, u32), peer: &NodeName, buf: &[u8]) {
-        let Frame::Msg {
-            head,
-            kind,
-            from,
-            to,
-            type_name,
-            ..
-        } = frame::parse(buf).unwrap()
-        else {
+        let Frame::Msg { head, .. } = frame::parse(buf).unwrap() else {
             panic!("not a message")
         };
-        last.remember(me, peer, head, kind, from, to, type_name)
-            .unwrap();
+        last.remember(me, peer, &head).unwrap();
     }
 
     /// This node, its peer, a process of the peer's, and an empty memory.
@@ -281,15 +276,14 @@ mod tests {
             id: 1,
             creation: 1,
         };
-        let err = last.remember(
-            (&me, 9),
-            &peer,
-            b"head",
-            WireKind::Cast,
-            Some(bad),
-            frame::WireDest::Name("ping"),
-            "T",
-        );
+        let head = frame::MsgHead {
+            kind: WireKind::Cast,
+            from: Some(bad),
+            to: frame::WireDest::Name("ping"),
+            type_name: "T",
+            bytes: b"head",
+        };
+        let err = last.remember((&me, 9), &peer, &head);
         assert!(err.is_err());
         assert!(
             last.repeat(&msg_frame(&sender, Addressee::Name("ping"), "T", 2))

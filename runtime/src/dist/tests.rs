@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::frame;
+use super::frame::{self, MsgOut};
 use super::handshake::{Identity, InitStep, Initiator, read_message};
 use super::{NodeEvent, epmd};
 use crate::node::Addressee;
@@ -159,11 +159,13 @@ async fn a_frame_at_the_limit_is_taken_and_one_above_closes_the_connection() {
     frame::msg(
         &mut probe,
         usize::MAX,
-        WireKind::Send,
-        None,
-        Addressee::Name("sink"),
-        type_name,
-        0,
+        &MsgOut {
+            kind: WireKind::Send,
+            from: None,
+            to: Addressee::Name("sink"),
+            type_name,
+            call_ref: 0,
+        },
         |b| rmp_serde::encode::write(b, &vec![7u8; 100]),
     )
     .unwrap();
@@ -175,11 +177,13 @@ async fn a_frame_at_the_limit_is_taken_and_one_above_closes_the_connection() {
         frame::msg(
             &mut buf,
             usize::MAX,
-            WireKind::Send,
-            None,
-            Addressee::Name("sink"),
-            type_name,
-            0,
+            &MsgOut {
+                kind: WireKind::Send,
+                from: None,
+                to: Addressee::Name("sink"),
+                type_name,
+                call_ref: 0,
+            },
             |b| rmp_serde::encode::write(b, &vec![7u8; n]),
         )
         .unwrap();

@@ -265,23 +265,11 @@ impl Conn {
         match frame::parse(bytes)? {
             Frame::Tick => {}
             Frame::Msg {
-                kind,
-                from,
-                to,
-                type_name,
+                head,
                 call_ref,
                 payload,
-                head,
             } => {
-                last.remember(
-                    (node.name(), node.creation()),
-                    &self.peer,
-                    head,
-                    kind,
-                    from,
-                    to,
-                    type_name,
-                )?;
+                last.remember((node.name(), node.creation()), &self.peer, &head)?;
                 self.deliver_msg(node, last, call_ref, payload);
             }
             Frame::Reply {

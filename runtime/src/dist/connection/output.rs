@@ -16,7 +16,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
-use super::super::frame::{self, EncodeFrameError};
+use super::super::frame::{self, EncodeFrameError, MsgOut};
 use super::super::transport::Writer;
 use super::{Conn, MAX_IDLE_BUFFER};
 use crate::node::NodeDownReason;
@@ -221,22 +221,15 @@ impl Conn {
     /// once the frame is queued, which a paced sender waits out ([`Conn::until_writable`]):
     /// told here, under the lock the frame was queued with, so a sender that is not paced
     /// back pays nothing more per message.
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn send_msg(
         &self,
-        kind: WireKind,
-        from: Option<&Pid>,
-        to: Addressee<'_>,
-        type_name: &str,
-        call_ref: u64,
+        msg: &MsgOut<'_>,
         payload: &dyn Payload,
     ) -> Result<bool, EncodeError> {
         let max = self.max_frame;
         let mut busy = false;
         let queued = self.push(|buf| {
-            frame::msg(buf, max, kind, from, to, type_name, call_ref, |b| {
-                payload.encode_msgpack(b)
-            })?;
+            frame::msg(buf, max, msg, |b| payload.encode_msgpack(b))?;
             busy = buf.len() > BUSY_LIMIT;
             Ok(())
         });
@@ -268,7 +261,14 @@ impl Conn {
             calls.waiting.insert(r, tx);
             r
         };
-        if let Err(e) = self.send_msg(WireKind::Call, from, to, type_name, call_ref, payload) {
+        let msg = MsgOut {
+            kind: WireKind::Call,
+            from,
+            to,
+            type_name,
+            call_ref,
+        };
+        if let Err(e) = self.send_msg(&msg, payload) {
             self.calls.lock().waiting.remove(&call_ref);
             return Err(CallError::BadType(format!(
                 "the request did not encode: {e}"
@@ -310,7 +310,14 @@ impl Route for Conn {
         type_name: &str,
         payload: &dyn Payload,
     ) -> Result<bool, EncodeError> {
-        self.send_msg(kind, Some(from), to, type_name, 0, payload)
+        let msg = MsgOut {
+            kind,
+            from: Some(from),
+            to,
+            type_name,
+            call_ref: 0,
+        };
+        self.send_msg(&msg, payload)
     }
 
     fn call(
