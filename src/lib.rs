@@ -77,7 +77,7 @@ pub use locus_runtime::{
 };
 
 // Areas with names of their own.
-pub use locus_runtime::{cluster, config, epmd, introspect};
+pub use locus_runtime::{cluster, config, epmd, etf, introspect};
 
 #[cfg(feature = "observer")]
 pub use locus_runtime::observer;

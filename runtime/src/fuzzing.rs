@@ -10,6 +10,30 @@ use crate::dist::frame;
 use crate::dist::handshake::{self, Acceptor, Identity, Initiator, Status};
 use crate::node::NodeName;
 
+/// Erlang's term format as a BEAM peer's bytes reach it: decoded into a term, checked for
+/// its length, and decoded into a Rust type through serde. What decodes must encode, and
+/// decode again to the same term (the function panics if not: that is a bug to find).
+pub fn etf(data: &[u8]) {
+    use crate::etf::{self, Term};
+    #[derive(serde::Deserialize)]
+    #[allow(dead_code)]
+    enum Shape {
+        Point,
+        Circle(f64),
+        Named { name: String, sides: Vec<u8> },
+    }
+    if let Ok(t) = etf::decode(data) {
+        let again = etf::encode(&t).ok().and_then(|b| etf::decode(&b).ok());
+        assert_eq!(again.as_ref(), Some(&t), "a decoded term did not re-encode");
+    }
+    let _ = etf::from_slice::<Term>(data);
+    let _ = etf::from_slice::<(String, Option<i64>, Vec<Shape>)>(data);
+    let _ = etf::from_slice::<std::collections::HashMap<String, crate::Pid>>(data);
+    if let Some(rest) = data.get(1..) {
+        let _ = etf::term_len(rest);
+    }
+}
+
 /// The frame layer as a connection's reader drives it: split a byte stream into frames
 /// (with a small limit, so "too large" is reachable), parse each, resolve its pids. A frame
 /// that repeats the last message's header must read, through `frame::repeated_msg`, as
@@ -199,6 +223,49 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         });
     }
     out.push(("frames", repeated));
+    // Terms as a BEAM peer sends them: a $gen_call, a map, a pid, a big integer.
+    {
+        use crate::etf::{self, Atom, ErlPid, ErlRef, Term};
+        let atom = |s: &str| Atom::new(s).map(Term::Atom);
+        if let (Ok(gen_call), Ok(alias), Ok(ok), Ok(node)) = (
+            atom("$gen_call"),
+            atom("alias"),
+            atom("ok"),
+            Atom::new("peer@127.0.0.1"),
+        ) {
+            let pid = Term::Pid(ErlPid {
+                node: node.clone(),
+                id: 80,
+                serial: 0,
+                creation: 7,
+            });
+            let tag = Term::Improper(
+                vec![alias],
+                Box::new(Term::Ref(ErlRef {
+                    node,
+                    creation: 7,
+                    ids: vec![1, 2, 3],
+                })),
+            );
+            let terms = [
+                Term::Tuple(vec![
+                    gen_call,
+                    Term::Tuple(vec![pid, tag]),
+                    Term::Tuple(vec![ok, Term::Binary(b"hi".to_vec())]),
+                ]),
+                Term::Map(vec![(Term::Int(1), Term::List(vec![Term::Float(0.5)]))]),
+                Term::Big {
+                    negative: true,
+                    magnitude: vec![1; 12],
+                },
+            ];
+            for t in terms {
+                if let Ok(bytes) = etf::encode(&t) {
+                    out.push(("etf", bytes));
+                }
+            }
+        }
+    }
 
     if let (Some(peer), Some(me)) = (identity("peer@127.0.0.1"), identity("me@127.0.0.1")) {
         // What an acceptor reads: the initiator's hello (the proof needs the challenge).
@@ -240,6 +307,7 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "handshake_initiate" => handshake_initiate(data),
         "epmd" => epmd(data),
         "gossip" => gossip(data),
+        "etf" => etf(data),
         _ => return false,
     }
     true

@@ -10,27 +10,39 @@
 
 #![doc(test(attr(deny(warnings))))]
 
-// Layers, from the bottom up.
-pub mod cluster;
-pub mod config;
+// The layers, from the bottom up (see ARCHITECTURE.md); each group may use the ones above
+// it here, never those below.
+mod process;
+
+mod node;
+
 mod dist;
-#[cfg(any(test, feature = "fuzzing"))]
-#[doc(hidden)]
-pub mod fuzzing;
+
 mod gen_server;
+mod supervisor;
+
+mod kernel;
+
 mod global;
 pub mod introspect;
-mod kernel;
-mod node;
 #[cfg(feature = "observer")]
 pub mod observer;
 mod pg;
-mod process;
 mod pubsub;
 mod remote_spawn;
 mod rpc;
 mod services;
-mod supervisor;
+
+pub mod cluster;
+
+pub mod config;
+
+// Beside the layers: Erlang's term format (socket-free, used by the wire and by users),
+// and the fuzz targets' entry points.
+pub mod etf;
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod fuzzing;
 
 // Processes.
 pub use process::{

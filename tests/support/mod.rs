@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub(crate) mod beam;
 pub(crate) mod netns;
 pub(crate) mod os;
 pub(crate) mod tls;

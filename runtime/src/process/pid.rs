@@ -15,7 +15,7 @@ use super::NodeName;
 /// process.
 ///
 /// It prints as `<id.creation@node>`, for example `<42.1@n1@127.0.0.1>`.
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Pid {
     // Field order matters: derived comparisons check the cheap integers first.
     id: u64,
@@ -41,6 +41,65 @@ impl Pid {
     /// The creation (incarnation) of the node that made this pid.
     pub fn creation(&self) -> u32 {
         self.creation
+    }
+}
+
+/// A pid's fields by name, for formats read by people (JSON: `{"id", "creation", "node"}`).
+#[derive(Serialize, Deserialize)]
+struct PidFields {
+    id: u64,
+    creation: u32,
+    node: NodeName,
+}
+
+/// The name under which a pid crosses serde in binary formats, as `(id, creation, node)`:
+/// MessagePack writes the tuple (as it wrote the struct before), and Erlang's term format
+/// recognises the name and writes a native pid (`crate::etf`).
+const PID_NEWTYPE: &str = "$locus::Pid";
+
+impl Serialize for Pid {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            PidFields {
+                id: self.id,
+                creation: self.creation,
+                node: self.node.clone(),
+            }
+            .serialize(s)
+        } else {
+            s.serialize_newtype_struct(PID_NEWTYPE, &(self.id, self.creation, &self.node))
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Pid {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if d.is_human_readable() {
+            let f = PidFields::deserialize(d)?;
+            return Ok(Pid::new(f.node, f.id, f.creation));
+        }
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Pid;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a pid")
+            }
+            fn visit_newtype_struct<D: serde::Deserializer<'de>>(
+                self,
+                d: D,
+            ) -> Result<Pid, D::Error> {
+                let (id, creation, node) = <(u64, u32, NodeName)>::deserialize(d)?;
+                Ok(Pid::new(node, id, creation))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Pid, A::Error> {
+                let missing = || serde::de::Error::custom("a pid is (id, creation, node)");
+                let id = seq.next_element()?.ok_or_else(missing)?;
+                let creation = seq.next_element()?.ok_or_else(missing)?;
+                let node = seq.next_element()?.ok_or_else(missing)?;
+                Ok(Pid::new(node, id, creation))
+            }
+        }
+        d.deserialize_newtype_struct(PID_NEWTYPE, V)
     }
 }
 
