@@ -67,7 +67,8 @@ pub use locus_runtime::{
 // Distribution.
 pub use locus_runtime::{
     ConnectError, DEFAULT_MAX_FRAME, DEFAULT_MAX_MAILBOX, DEFAULT_SPIN, DEFAULT_TICK_TIME,
-    HandshakeError, IoError, NodeDownReason, NodeEvent, NodeEvents, TlsConfig, TlsError,
+    DistProtocol, HandshakeError, IoError, NodeDownReason, NodeEvent, NodeEvents, TlsConfig,
+    TlsError,
 };
 
 // Cluster services.

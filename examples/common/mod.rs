@@ -56,7 +56,20 @@ impl Prepared {
 /// Starts the node: file, environment, then these flags; `--hosts` alone means the static
 /// strategy, waiting for those nodes at start (`sync_nodes_optional`).
 pub(crate) async fn prepare(opts: &NodeOpts) -> Result<Prepared, Box<dyn std::error::Error>> {
+    prepare_with(opts, &[]).await
+}
+
+/// [`prepare`], with `defaults` for settings neither the file nor the environment gives.
+pub(crate) async fn prepare_with(
+    opts: &NodeOpts,
+    defaults: &[(&str, &str)],
+) -> Result<Prepared, Box<dyn std::error::Error>> {
     let mut config = Config::load(opts.config.as_deref())?;
+    for (key, value) in defaults {
+        if config.get(key).is_none() {
+            config = config.set(key, *value)?;
+        }
+    }
     if let Some(n) = &opts.name {
         config = config.set("name", n.as_str())?;
     }

@@ -53,6 +53,12 @@
 //! | `#[init]` | `GenServer::init` | `()` or `Result<(), ExitReason>` | |
 //! | `#[terminate]` | `GenServer::terminate`; may take `reason: &ExitReason` | `()` | |
 //!
+//! From Erlang or Elixir (a node with `erlang_dist`), a call or cast names its handler as an
+//! atom tagging the arguments: `GenServer.call({:counter, node}, {:add, 5})` reaches
+//! `#[call] fn add(&mut self, n: u64)`, `GenServer.call(server, :get)` one without
+//! arguments, `{:put, "k", 1}` one with two; the reply is the handler's return value itself
+//! (`6`), and an `#[info]` handler takes `{:name, message}`.
+//!
 //! A handler stops the server with `ctx.stop(reason)` (or by returning [`Flow::Stop`] from a
 //! cast or info handler); a call is answered first.
 //!
@@ -82,12 +88,16 @@
 //! # #[derive(Default)] struct Counter { n: u64 }
 //! # impl Counter { async fn get(&mut self) -> u64 { self.n } async fn add(&mut self, by: u64) { self.n += by } }
 //! #[derive(Serialize, Deserialize)]
+//! #[serde(rename_all = "snake_case")]
 //! pub enum CounterCall { Get }
 //! #[derive(Serialize, Deserialize)]
+//! #[serde(rename_all = "snake_case")]
 //! pub enum CounterReply { Get(u64) }
 //! #[derive(Serialize, Deserialize)]
-//! pub enum CounterCast { Add { by: u64 } }
+//! #[serde(rename_all = "snake_case")]
+//! pub enum CounterCast { Add(u64) }
 //! #[derive(Serialize, Deserialize)]
+//! #[serde(rename_all = "snake_case")]
 //! pub enum CounterInfo {}
 //!
 //! impl GenServer for Counter {
@@ -97,7 +107,7 @@
 //!     type Info = CounterInfo;
 //!
 //!     fn remote() -> Option<RemoteCodec<Self>> {
-//!         Some(RemoteCodec::serde().named("Counter.call", "Counter.cast", "Counter.info"))
+//!         Some(RemoteCodec::serde().named("Counter.call", "Counter.cast", "Counter.info").bare_replies())
 //!     }
 //!
 //!     async fn handle_call(&mut self, req: CounterCall, from: ReplyHandle<CounterReply>, _: &mut ServerCtx<Self>) -> Flow {
@@ -109,7 +119,7 @@
 //!
 //!     async fn handle_cast(&mut self, msg: CounterCast, _: &mut ServerCtx<Self>) -> Flow {
 //!         match msg {
-//!             CounterCast::Add { by } => self.add(by).await,
+//!             CounterCast::Add(by) => self.add(by).await,
 //!         }
 //!         Flow::Continue
 //!     }
@@ -129,7 +139,7 @@
 //!         }
 //!     }
 //!     pub async fn add(&self, by: u64) -> Result<(), SendError<CounterCast>> {
-//!         self.0.cast(CounterCast::Add { by })
+//!         self.0.cast(CounterCast::Add(by))
 //!     }
 //! }
 //!

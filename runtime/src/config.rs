@@ -37,6 +37,8 @@
 //! | `tls_mutual` | accepting nodes require a certificate from connecting ones | true |
 //! | `allow_nodes` | nodes allowed to connect, `*` as a wildcard (`net_kernel:allow`) | everyone |
 //! | `allow_addrs` | addresses or ranges allowed to connect (`10.0.0.0/8`) | any |
+//! | `erlang_dist` | speak Erlang distribution with BEAM nodes too (see README, Security) | false |
+//! | `dist_protocol` | `auto`, `locus` or `erlang`: the protocol of peers dialled where no port mapper tells (fixed ports), or of all | auto |
 //!
 //! Durations are seconds (`2.5`) or carry a unit (`500ms`, `5s`, `2m`).
 //!
@@ -116,6 +118,8 @@ const SETTINGS: &[&str] = &[
     "tls_mutual",
     "allow_nodes",
     "allow_addrs",
+    "erlang_dist",
+    "dist_protocol",
 ];
 
 fn setting(key: &str) -> Option<Setting> {
@@ -471,6 +475,17 @@ impl Config {
         }
         if let Some(h) = self.flag_bool("hidden")? {
             b = b.hidden(h);
+        }
+        if let Some(on) = self.flag_bool("erlang_dist")? {
+            b = b.erlang_dist(on);
+        }
+        if let Some(p) = self.parse("dist_protocol", "auto, locus or erlang", |v| match v {
+            "auto" => Some(crate::DistProtocol::Auto),
+            "locus" => Some(crate::DistProtocol::Locus),
+            "erlang" => Some(crate::DistProtocol::Erlang),
+            _ => None,
+        })? {
+            b = b.dist_protocol(p);
         }
         let tls = [
             self.get("tls_cert"),

@@ -73,7 +73,7 @@ pub use dist::epmd;
 pub use dist::tls::{TlsConfig, TlsError};
 pub use dist::{
     ConnectError, DEFAULT_MAX_FRAME, DEFAULT_MAX_MAILBOX, DEFAULT_SPIN, DEFAULT_TICK_TIME,
-    HandshakeError, IoError, NodeEvent, NodeEvents,
+    DistProtocol, HandshakeError, IoError, NodeEvent, NodeEvents,
 };
 
 // Cluster services.

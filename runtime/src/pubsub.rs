@@ -34,7 +34,7 @@ use crate::gen_server::{Client, Flow, GenServer, RemoteCodec, ServerCtx, StartEr
 use crate::kernel::{Service, ensure_started, nothing_to_install};
 use crate::node::{IncomingDest, Node, NodeName};
 use crate::pg::{Pg, PgError};
-use crate::process::{Incoming, Message, Pid, Signal, WireKind, wire_name};
+use crate::process::{Incoming, Message, Pid, Signal, WireBytes, WireKind, wire_name};
 
 /// The pg scope that holds topics.
 pub(crate) const SCOPE: &str = "locus.pubsub";
@@ -124,7 +124,7 @@ impl Node {
         let msg = Incoming {
             kind: WireKind::Send,
             type_name,
-            payload,
+            payload: WireBytes::msgpack(payload),
             from: None,
             reply_to: None,
         };

@@ -55,6 +55,8 @@ use futures::future::BoxFuture;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use crate::dist::erlang::{ErlangRpc, RpcFailure};
+use crate::etf::{self, Atom, Term};
 use crate::gen_server::{
     CallError, Client, Flow, GenServer, RemoteCodec, ReplyHandle, ServerCtx, StartError,
 };
@@ -100,8 +102,17 @@ impl RpcError {
     }
 }
 
-type Handler =
-    Arc<dyn Fn(Node, Vec<u8>) -> BoxFuture<'static, Result<Vec<u8>, RpcError>> + Send + Sync>;
+/// How a call's arguments came, and so how its result goes back: MessagePack from a locus
+/// node, an Erlang term (the argument list, no version byte) from a BEAM node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Encoding {
+    MsgPack,
+    Etf,
+}
+
+type Handler = Arc<
+    dyn Fn(Node, Encoding, Vec<u8>) -> BoxFuture<'static, Result<Vec<u8>, RpcError>> + Send + Sync,
+>;
 
 /// The functions a node offers.
 #[derive(Default)]
@@ -119,13 +130,25 @@ impl Registry {
         Fut: Future<Output = Result<R, E>> + Send + 'static,
     {
         let f = Arc::new(f);
-        let handler: Handler = Arc::new(move |node: Node, args: Vec<u8>| {
+        let handler: Handler = Arc::new(move |node: Node, encoding: Encoding, args: Vec<u8>| {
             let f = f.clone();
             Box::pin(async move {
-                let args: A =
-                    rmp_serde::from_slice(&args).map_err(|e| RpcError::BadArgs(e.to_string()))?;
+                let args: A = match encoding {
+                    Encoding::MsgPack => rmp_serde::from_slice(&args)
+                        .map_err(|e| RpcError::BadArgs(e.to_string()))?,
+                    Encoding::Etf => erlang_args(&args)?,
+                };
+                let encode = |r: &R| match encoding {
+                    Encoding::MsgPack => rmp_serde::to_vec(r).map_err(|e| e.to_string()),
+                    Encoding::Etf => {
+                        let mut out = Vec::new();
+                        etf::write_term(r, &mut out)
+                            .map(|()| out)
+                            .map_err(|e| e.to_string())
+                    }
+                };
                 match AssertUnwindSafe(f(node, args)).catch_unwind().await {
-                    Ok(Ok(r)) => rmp_serde::to_vec(&r)
+                    Ok(Ok(r)) => encode(&r)
                         .map_err(|e| RpcError::Failed(format!("the result does not encode: {e}"))),
                     Ok(Err(e)) => Err(RpcError::Failed(e.to_string())),
                     Err(panic) => Err(RpcError::Panicked(panic_message_of(&*panic))),
@@ -136,13 +159,22 @@ impl Registry {
     }
 
     /// Runs a function here; a panic or an error becomes the result, never a crash.
-    async fn run(&self, node: Node, function: &str, args: Vec<u8>) -> Result<Vec<u8>, RpcError> {
+    async fn run(
+        &self,
+        node: Node,
+        function: &str,
+        encoding: Encoding,
+        args: Vec<u8>,
+    ) -> Result<Vec<u8>, RpcError> {
         let handler = self
             .functions
             .get(function)
             .map(|h| h.clone())
             .ok_or_else(|| RpcError::NoSuchFunction(function.to_owned()))?;
-        match AssertUnwindSafe(handler(node, args)).catch_unwind().await {
+        match AssertUnwindSafe(handler(node, encoding, args))
+            .catch_unwind()
+            .await
+        {
             Ok(r) => r,
             Err(panic) => Err(RpcError::Panicked(panic_message_of(&*panic))),
         }
@@ -212,7 +244,7 @@ impl GenServer for RpcServer {
         tokio::spawn(async move {
             let r = node
                 .rpc_registry()
-                .run(node.clone(), &req.function, req.args)
+                .run(node.clone(), &req.function, Encoding::MsgPack, req.args)
                 .await;
             from.reply(r.map(serde_bytes::ByteBuf::from));
         });
@@ -224,7 +256,7 @@ impl GenServer for RpcServer {
         tokio::spawn(async move {
             if let Err(e) = node
                 .rpc_registry()
-                .run(node.clone(), &req.function, req.args)
+                .run(node.clone(), &req.function, Encoding::MsgPack, req.args)
                 .await
             {
                 tracing::warn!(function = %req.function, error = %e, "rpc cast failed");
@@ -255,7 +287,27 @@ async fn start(node: &Node) -> Result<(), StartError> {
 /// The built-in functions about the node: `node.self`, `node.list`, `node.connect`,
 /// `node.disconnect`, `process.whereis`. (Other services add theirs.)
 fn install_builtins(node: &Node) {
+    // BEAM nodes reach the same functions (`:erpc.call(node, m, f, args)` runs `"m.f"`).
+    node.set_extension(Arc::new(ErlangRpc(Arc::new(
+        |node: Node, function, args| {
+            Box::pin(async move {
+                let registry = node.rpc_registry();
+                registry
+                    .run(node.clone(), &function, Encoding::Etf, args)
+                    .await
+                    .map_err(|e| match e {
+                        RpcError::NoSuchFunction(_) => RpcFailure::Undef,
+                        RpcError::BadArgs(why) => RpcFailure::BadArgs(why),
+                        other => RpcFailure::Failed(other.to_string()),
+                    })
+            })
+        },
+    ))));
     let r = node.rpc_registry();
+    r.insert("erlang.node", |node: Node, (): ()| async move {
+        // `:erpc.call(node, :erlang, :node, [])`: the node's name, as an atom.
+        Atom::new(node.name().as_str()).map_err(|e| e.to_string())
+    });
     r.insert("node.self", |node: Node, (): ()| async move {
         Ok::<_, String>(node.name().clone())
     });
@@ -278,6 +330,86 @@ fn install_builtins(node: &Node) {
     r.insert("process.whereis", |node: Node, name: String| async move {
         Ok::<_, String>(node.whereis(&name))
     });
+}
+
+/// The arguments of a call from a BEAM node (its argument list, a term without version
+/// byte) as `A`: no arguments as `()`, one as itself (or a 1-tuple), several as a tuple of
+/// them, and, failing those, the list itself (for an `A` that is a `Vec`).
+fn erlang_args<A: DeserializeOwned>(list: &[u8]) -> Result<A, RpcError> {
+    let bad = |e: etf::EtfError| RpcError::BadArgs(e.to_string());
+    let elements = match etf::decode_term(list).map_err(bad)? {
+        Term::List(items) => items,
+        other => {
+            return Err(RpcError::BadArgs(format!(
+                "the arguments are not a list: {other}"
+            )));
+        }
+    };
+    let mut candidates = Vec::with_capacity(3);
+    match elements.len() {
+        0 => candidates.push(Term::Atom(Atom::new("nil").map_err(bad)?)),
+        1 => {
+            candidates.push(elements[0].clone());
+            candidates.push(Term::Tuple(elements.clone()));
+        }
+        _ => candidates.push(Term::Tuple(elements.clone())),
+    }
+    candidates.push(Term::List(elements));
+    let mut first_error = None;
+    for candidate in &candidates {
+        let mut bytes = Vec::new();
+        etf::encode_term(candidate, &mut bytes).map_err(bad)?;
+        match etf::from_term_bytes::<A>(&bytes) {
+            Ok(args) => return Ok(args),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    Err(first_error.map_or_else(|| RpcError::BadArgs("no arguments".into()), bad))
+}
+
+/// `rex`, the rpc server of every BEAM node, as locus calls it: `{call, M, F, Args, user}`
+/// answered with the value or `{badrpc, Reason}`, and `{cast, M, F, Args, user}`.
+struct Rex;
+
+type RexRequest = (Atom, Atom, Atom, Term, Atom);
+
+impl GenServer for Rex {
+    type Call = RexRequest;
+    type Reply = Term;
+    type Cast = RexRequest;
+    type Info = ();
+
+    fn remote() -> Option<RemoteCodec<Self>> {
+        Some(RemoteCodec::serde())
+    }
+}
+
+/// What `rex` is asked to run: `"m.f"` split at its last dot (`"Elixir.String.upcase"` is
+/// `String.upcase/1`), the arguments as the list of a tuple's elements.
+fn rex_request<A: Serialize>(op: &str, function: &str, args: &A) -> Result<RexRequest, RpcError> {
+    let (module, fun) = function.rsplit_once('.').ok_or_else(|| {
+        RpcError::NoSuchFunction(format!(
+            "{function} (a BEAM node's functions are named \"module.function\")"
+        ))
+    })?;
+    let atom = |a: &str| Atom::new(a).map_err(|e| RpcError::BadArgs(e.to_string()));
+    let encoded = etf::to_vec(args).map_err(|e| RpcError::BadArgs(e.to_string()))?;
+    let term = etf::decode(&encoded).map_err(|e| RpcError::BadArgs(e.to_string()))?;
+    let list = match term {
+        Term::Tuple(items) => items,
+        Term::Atom(a) if a.as_str() == "ok" => Vec::new(), // `()`
+        Term::List(items) => items,
+        other => vec![other],
+    };
+    Ok((
+        atom(op)?,
+        atom(module)?,
+        atom(fun)?,
+        Term::List(list),
+        atom("user")?,
+    ))
 }
 
 fn from_call_error(node: &NodeName, e: CallError) -> RpcError {
@@ -327,9 +459,62 @@ impl Rpc {
         args: A,
         timeout: Duration,
     ) -> Result<R, RpcError> {
+        if self.is_beam(node, timeout).await {
+            return self.call_beam(node, function, &args, timeout).await;
+        }
         let args = rmp_serde::to_vec(&args).map_err(|e| RpcError::BadArgs(e.to_string()))?;
         let bytes = self.call_raw(node, function, args, timeout).await?;
         rmp_serde::from_slice(&bytes).map_err(|e| RpcError::BadResult(e.to_string()))
+    }
+
+    /// Whether `node` is a BEAM node, connecting to it first (within `timeout`) if this
+    /// node has no connection to it.
+    async fn is_beam(&self, node: &NodeName, timeout: Duration) -> bool {
+        if node == self.node.name() {
+            return false;
+        }
+        if !self.node.has_route(node) {
+            let connect = Box::pin(self.node.connect(node.as_str()));
+            let _ = self.node.deadlines().timeout(timeout, connect).await;
+        }
+        self.node.peer_is_erlang(node)
+    }
+
+    /// An rpc to a BEAM node: `rex` runs `module:function(args...)`.
+    async fn call_beam<A: Serialize, R: DeserializeOwned>(
+        &self,
+        node: &NodeName,
+        function: &str,
+        args: &A,
+        timeout: Duration,
+    ) -> Result<R, RpcError> {
+        let request = rex_request("call", function, args)?;
+        let rex = Client::<Rex>::new(&self.node, ("rex", node));
+        let result = match rex.call_timeout(request, timeout).await {
+            Ok(term) => term,
+            Err(CallError::NoProc) => {
+                return Err(RpcError::NoSuchFunction(format!(
+                    "{function} ({node} runs no rex server)"
+                )));
+            }
+            Err(e) => return Err(from_call_error(node, e)),
+        };
+        if let Term::Tuple(t) = &result
+            && let [Term::Atom(tag), why] = t.as_slice()
+            && tag.as_str() == "badrpc"
+        {
+            return Err(match why {
+                Term::Tuple(e)
+                    if matches!(e.as_slice(), [Term::Atom(x), Term::Tuple(u)]
+                        if x.as_str() == "EXIT" && u.first().and_then(Term::as_atom) == Some("undef")) =>
+                {
+                    RpcError::NoSuchFunction(function.to_owned())
+                }
+                other => RpcError::Failed(other.to_string()),
+            });
+        }
+        let bytes = etf::encode(&result).map_err(|e| RpcError::BadResult(e.to_string()))?;
+        etf::from_slice(&bytes).map_err(|e| RpcError::BadResult(e.to_string()))
     }
 
     pub(crate) async fn call_raw(
@@ -341,7 +526,7 @@ impl Rpc {
     ) -> Result<Vec<u8>, RpcError> {
         if node == self.node.name() {
             let registry = self.node.rpc_registry();
-            let run = registry.run(self.node.clone(), function, args);
+            let run = registry.run(self.node.clone(), function, Encoding::MsgPack, args);
             return match self.node.deadlines().timeout(timeout, Box::pin(run)).await {
                 Ok(r) => r,
                 Err(_) => Err(RpcError::Timeout),
@@ -361,6 +546,15 @@ impl Rpc {
     /// Runs `function` on `node` without waiting for it (Erlang's `:erpc.cast/4`). Failures
     /// are logged on that node, not reported.
     pub fn cast<A: Serialize>(&self, node: &NodeName, function: &str, args: A) {
+        if self.node.peer_is_erlang(node) {
+            match rex_request("cast", function, &args) {
+                Ok(request) => {
+                    let _ = Client::<Rex>::new(&self.node, ("rex", node)).cast(request);
+                }
+                Err(e) => tracing::warn!(%function, error = %e, "rpc cast to a BEAM node dropped"),
+            }
+            return;
+        }
         let Ok(args) = rmp_serde::to_vec(&args) else {
             tracing::warn!(%function, "rpc cast arguments do not encode; dropped");
             return;
@@ -374,7 +568,7 @@ impl Rpc {
             tokio::spawn(async move {
                 if let Err(e) = node
                     .rpc_registry()
-                    .run(node.clone(), &req.function, req.args)
+                    .run(node.clone(), &req.function, Encoding::MsgPack, req.args)
                     .await
                 {
                     tracing::warn!(function = %req.function, error = %e, "rpc cast failed");
@@ -395,22 +589,13 @@ impl Rpc {
         args: A,
         timeout: Duration,
     ) -> Multicall<R> {
-        let encoded = rmp_serde::to_vec(&args).map_err(|e| RpcError::BadArgs(e.to_string()));
-        let calls = nodes.iter().map(|n| {
-            let encoded = encoded.clone();
-            async move {
-                let r = match encoded {
-                    Ok(args) => self
-                        .call_raw(n, function, args, timeout)
-                        .await
-                        .and_then(|b| {
-                            rmp_serde::from_slice::<R>(&b)
-                                .map_err(|e| RpcError::BadResult(e.to_string()))
-                        }),
-                    Err(e) => Err(e),
-                };
-                (n.clone(), r)
-            }
+        // Each node on its own terms: a locus node in MessagePack, a BEAM node through `rex`.
+        let args = &args;
+        let calls = nodes.iter().map(|n| async move {
+            (
+                n.clone(),
+                self.call::<&A, R>(n, function, args, timeout).await,
+            )
         });
         let mut out = Multicall {
             results: Vec::new(),

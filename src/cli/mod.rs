@@ -164,6 +164,13 @@ struct NodeArgs {
     /// Run hidden: not listed by other nodes, not meshed.
     #[arg(long)]
     hidden: bool,
+    /// Speak Erlang distribution with BEAM (Erlang, Elixir) nodes too [env: LOCUS_ERLANG_DIST].
+    #[arg(long)]
+    erlang_dist: bool,
+    /// The protocol of peers dialled where no port mapper tells: auto, locus or erlang
+    /// [env: LOCUS_DIST_PROTOCOL].
+    #[arg(long)]
+    dist_protocol: Option<String>,
     /// The address to listen on [env: LOCUS_LISTEN].
     #[arg(long)]
     listen: Option<String>,
@@ -264,7 +271,7 @@ impl NodeArgs {
     fn config(&self) -> Result<Config, String> {
         let mut config = Config::load(self.config.as_deref()).map_err(|e| e.to_string())?;
         let c = &self.cluster;
-        let flags: [(&str, Option<&String>); 28] = [
+        let flags: [(&str, Option<&String>); 29] = [
             ("tls_cert", self.tls_cert.as_ref()),
             ("tls_key", self.tls_key.as_ref()),
             ("tls_ca", self.tls_ca.as_ref()),
@@ -279,6 +286,7 @@ impl NodeArgs {
             ("port_range", self.port_range.as_ref()),
             ("tick_time", self.tick_time.as_ref()),
             ("spin_us", self.spin_us.as_ref()),
+            ("dist_protocol", self.dist_protocol.as_ref()),
             ("strategy", c.strategy.as_ref()),
             ("hosts", c.hosts.as_ref()),
             ("sync_optional", c.sync_optional.as_ref()),
@@ -301,6 +309,7 @@ impl NodeArgs {
         }
         for (key, on) in [
             ("hidden", self.hidden),
+            ("erlang_dist", self.erlang_dist),
             ("gossip_broadcast", c.gossip_broadcast),
         ] {
             if on {

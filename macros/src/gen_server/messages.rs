@@ -19,19 +19,20 @@ impl Server {
         } else {
             quote! {
                 #[derive(::locus::__private::serde::Serialize, ::locus::__private::serde::Deserialize)]
-                #[serde(crate = "::locus::__private::serde")]
+                #[serde(crate = "::locus::__private::serde", rename_all = "snake_case")]
             }
         };
         let lints = self.lints();
 
-        // Request enums: a struct-like variant per handler, its fields the message arguments.
+        // Request enums: a variant per handler holding its message arguments in order (as an
+        // Erlang caller writes `{:add, 5}`).
         let request_variant = |h: &Handler| {
             let v = h.variant();
-            let fields: Vec<_> = h.msgs().map(|(i, t)| quote! { #i: #t }).collect();
+            let fields: Vec<_> = h.msgs().map(|(_, t)| quote! { #t }).collect();
             if fields.is_empty() {
                 quote! { #v }
             } else {
-                quote! { #v { #(#fields),* } }
+                quote! { #v(#(#fields),*) }
             }
         };
         let call_variants: Vec<_> = self.of(Kind::Call).map(request_variant).collect();

@@ -49,14 +49,15 @@ impl Server {
     }
 
     /// Builds the request variant of `h` in `enum_ty` from the message arguments (a pattern,
-    /// or an expression: the two read alike).
+    /// or an expression: the two read alike). A variant holds its arguments in order, so an
+    /// Erlang caller writes `{:name, arg1, arg2}` (`:name` for none).
     fn request(enum_ty: &Ident, h: &Handler) -> TokenStream {
         let v = h.variant();
         let names: Vec<_> = h.msgs().map(|(i, _)| i.clone()).collect();
         if names.is_empty() {
             quote! { #enum_ty::#v }
         } else {
-            quote! { #enum_ty::#v { #(#names),* } }
+            quote! { #enum_ty::#v(#(#names),*) }
         }
     }
 

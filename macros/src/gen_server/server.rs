@@ -118,7 +118,7 @@ impl Server {
         let remote = (!self.local).then(|| {
             quote! {
                 fn remote() -> ::core::option::Option<::locus::RemoteCodec<Self>> {
-                    ::core::option::Option::Some(::locus::RemoteCodec::serde().named(#wire_call, #wire_cast, #wire_info))
+                    ::core::option::Option::Some(::locus::RemoteCodec::serde().named(#wire_call, #wire_cast, #wire_info).bare_replies())
                 }
             }
         });

@@ -13,7 +13,7 @@ use std::time::Duration;
 use dashmap::mapref::entry::Entry;
 use tokio::net::{TcpListener, TcpStream};
 
-use super::connection::{Conn, Phase};
+use super::connection::{Conn, Phase, Wire};
 use super::handshake::{self, Acceptor, PeerInfo, Status};
 use super::settings::SETUP_TIME;
 use super::tls;
@@ -25,7 +25,7 @@ pub(crate) const MAX_PENDING_HANDSHAKES: usize = 256;
 
 /// Why a hello is refused, whatever the peer proves: sent to it as the reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-enum Refusal {
+pub(super) enum Refusal {
     /// A partition made on purpose ([`Node::partition_from`](crate::Node::partition_from)).
     #[error("this node is partitioned from yours")]
     Partitioned,
@@ -40,7 +40,7 @@ enum Refusal {
 /// How an accepted attempt relates to the peer's entry, which decides who fails the entry
 /// if the attempt fails.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
+pub(super) enum Role {
     /// The entry was made for this attempt: its failure is the entry's.
     Owned,
     /// The entry belongs to this node's own attempt, which yields to this one.
@@ -136,6 +136,22 @@ impl Dist {
         }
     }
 
+    /// Whether the peer speaks Erlang distribution: its first message is a `u16` length and
+    /// `'N'` (or the old `'n'`), where a locus hello starts `00 00` and TLS `0x16`.
+    async fn speaks_erlang(&self, stream: &TcpStream) -> bool {
+        let deadline = tokio::time::Instant::now() + SETUP_TIME;
+        let mut first = [0u8; 3];
+        loop {
+            match tokio::time::timeout_at(deadline, stream.peek(&mut first)).await {
+                Ok(Ok(3)) => break,
+                Ok(Ok(0) | Err(_)) | Err(_) => return false,
+                // Part of it: wait a moment for the rest (a peek does not wait for more).
+                Ok(Ok(_)) => tokio::time::sleep(std::time::Duration::from_millis(1)).await,
+            }
+        }
+        first[0] == 0 && first[1] != 0 && matches!(first[2], b'N' | b'n')
+    }
+
     /// The accepting side of a connection attempt.
     async fn accept_one(self: Arc<Self>, stream: TcpStream, addr: SocketAddr) {
         let who = addr.to_string();
@@ -143,6 +159,22 @@ impl Dist {
             if self.failure_changed(&addr.ip().to_string(), "not allowed") {
                 tracing::warn!(%addr, "refused a connection: the address is not in the allow-list");
             }
+            return;
+        }
+        if self.speaks_erlang(&stream).await {
+            if !self.config.erlang {
+                if self.failure_changed(&addr.ip().to_string(), "erlang") {
+                    tracing::warn!(%addr, "refused a connection from an Erlang/Elixir node: this node does not speak Erlang distribution (start it with erlang_dist to let BEAM nodes in)");
+                }
+                return;
+            }
+            if self.config.tls.is_some() {
+                if self.failure_changed(&addr.ip().to_string(), "erlang tls") {
+                    tracing::warn!(%addr, "refused a connection from an Erlang/Elixir node: this node requires TLS, and Erlang distribution here runs without it");
+                }
+                return;
+            }
+            self.accept_erlang(Transport::Tcp(stream), addr).await;
             return;
         }
         let Some(mut stream) = self.secure(stream, addr).await else {
@@ -181,7 +213,7 @@ impl Dist {
                 .await;
             return;
         }
-        let (status, conn, role) = match self.decide(&hello) {
+        let (status, conn, role) = match self.decide(&hello, Wire::Locus) {
             Ok(d) => d,
             Err(refusal) => {
                 tracing::warn!(%peer, %addr, reason = %refusal, "refused an incoming connection");
@@ -232,7 +264,11 @@ impl Dist {
     }
 
     /// What to answer a hello, and which entry the connection will fill, in which role.
-    fn decide(&self, hello: &PeerInfo) -> Result<(Status, Arc<Conn>, Role), Refusal> {
+    pub(super) fn decide(
+        &self,
+        hello: &PeerInfo,
+        wire: Wire,
+    ) -> Result<(Status, Arc<Conn>, Role), Refusal> {
         if self.blocked.contains(&hello.name) {
             return Err(Refusal::Partitioned);
         }
@@ -245,7 +281,7 @@ impl Dist {
         let dist = self.arc().ok_or(Refusal::ShuttingDown)?;
         Ok(match self.peers.entry(hello.name.clone()) {
             Entry::Vacant(v) => {
-                let c = Conn::new(&dist, hello.name.clone());
+                let c = Conn::new(&dist, hello.name.clone(), wire);
                 v.insert(c.clone());
                 (Status::Ok, c, Role::Owned)
             }
@@ -256,7 +292,7 @@ impl Dist {
                     // yet: this one goes its own way; the first to authenticate wins.
                     Phase::Connecting if !existing.is_outgoing() => (
                         Status::Ok,
-                        Conn::new(&dist, hello.name.clone()),
+                        Conn::new(&dist, hello.name.clone(), wire),
                         Role::Separate,
                     ),
                     Phase::Connecting if self.me.name > hello.name => {
@@ -265,17 +301,18 @@ impl Dist {
                     // Our own attempt is to yield (the peer applies the same rule); if
                     // this one fails, the entry fails with its error once ours has yielded.
                     Phase::Connecting => {
+                        existing.set_wire(wire);
                         existing.set_adopted();
                         (Status::OkSimultaneous, existing, Role::Adopted)
                     }
                     // Replaced only once this attempt authenticates.
                     Phase::Up => (
                         Status::Alive,
-                        Conn::new(&dist, hello.name.clone()),
+                        Conn::new(&dist, hello.name.clone(), wire),
                         Role::Separate,
                     ),
                     Phase::Failed(_) | Phase::Down(_) => {
-                        let c = Conn::new(&dist, hello.name.clone());
+                        let c = Conn::new(&dist, hello.name.clone(), wire);
                         o.insert(c.clone());
                         (Status::Ok, c, Role::Owned)
                     }

@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use tokio::net::TcpStream;
 
-use super::connection::{Conn, Phase};
+use super::connection::{Conn, Phase, Wire};
 use super::epmd::{self, EpmdError, client};
 use super::handshake::{HandshakeError, InitStep, Initiator, PeerInfo};
 use super::settings::SETUP_TIME;
 use super::tls;
 use super::transport::Transport;
-use super::{ConnectError, Dist, Ports};
+use super::{ConnectError, Dist, DistProtocol, Ports};
 use crate::node::NodeName;
 
 impl Dist {
@@ -71,11 +71,25 @@ impl Dist {
             return Err(ConnectError::NotAllowed(peer.to_string()));
         }
         let host = peer.host();
-        let port = match (port_hint, self.config.ports) {
-            (Some(p), _) => p,
-            (None, Ports::Fixed(p)) => p,
+        let (port, wire) = match (port_hint, self.config.ports) {
+            // A locus peer told this node where its peers listen.
+            (Some(p), _) => (p, Wire::Locus),
+            (None, Ports::Fixed(p)) => (p, self.fixed_wire()),
             (None, _) => self.lookup_port(peer).await?,
         };
+        conn.set_wire(wire);
+        if wire == Wire::Erlang {
+            if !self.config.erlang {
+                return Err(ConnectError::ErlangDisabled(peer.to_string()));
+            }
+            if self.config.tls.is_some() {
+                return Err(ConnectError::Tls {
+                    node: peer.to_string(),
+                    error: "it is a BEAM node, and Erlang distribution here runs without TLS"
+                        .into(),
+                });
+            }
+        }
         let addrs = epmd::resolve(host, port)
             .await
             .map_err(|error| ConnectError::Epmd {
@@ -111,6 +125,11 @@ impl Dist {
             });
         };
         let _ = stream.set_nodelay(true);
+        if wire == Wire::Erlang {
+            return self
+                .erlang_handshake_out(conn, Transport::Tcp(stream))
+                .await;
+        }
         let mut stream = match &self.config.tls {
             None => Transport::Tcp(stream),
             Some(tls) => {
@@ -161,7 +180,17 @@ impl Dist {
         }
     }
 
-    async fn lookup_port(&self, peer: &NodeName) -> Result<u16, ConnectError> {
+    /// The protocol of a peer reached on a fixed port (no port mapper to tell).
+    fn fixed_wire(&self) -> Wire {
+        match self.config.protocol {
+            DistProtocol::Erlang => Wire::Erlang,
+            DistProtocol::Auto | DistProtocol::Locus => Wire::Locus,
+        }
+    }
+
+    /// Where `peer` listens, and its protocol: a node that registered as locus speaks
+    /// locus's; any other is a BEAM node (unless this node is told otherwise).
+    async fn lookup_port(&self, peer: &NodeName) -> Result<(u16, Wire), ConnectError> {
         let err = |error| ConnectError::Epmd {
             node: peer.to_string(),
             error,
@@ -172,7 +201,15 @@ impl Dist {
         let mut last = None;
         for addr in addrs {
             match client::port_please(addr, peer.alive()).await {
-                Ok(Some(reg)) => return Ok(reg.port),
+                Ok(Some(reg)) => {
+                    let wire = match self.config.protocol {
+                        DistProtocol::Locus => Wire::Locus,
+                        DistProtocol::Erlang => Wire::Erlang,
+                        DistProtocol::Auto if reg.extra == b"locus" => Wire::Locus,
+                        DistProtocol::Auto => Wire::Erlang,
+                    };
+                    return Ok((reg.port, wire));
+                }
                 Ok(None) => return Err(ConnectError::NotRegistered(peer.to_string())),
                 Err(e) => last = Some(e),
             }

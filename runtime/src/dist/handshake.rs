@@ -101,6 +101,16 @@ pub enum HandshakeError {
     /// The peer's name is not a valid node name.
     #[error("the peer sent an invalid node name: {0}")]
     BadName(String),
+    /// A BEAM peer lacks distribution flags locus needs (it runs an OTP older than 25).
+    #[error(
+        "node {peer} lacks the distribution flags {missing} that locus needs: run OTP 25 or later"
+    )]
+    Flags {
+        /// The peer's name.
+        peer: String,
+        /// The missing flags, as a bit mask.
+        missing: String,
+    },
 }
 
 /// Who a node says it is during the handshake.

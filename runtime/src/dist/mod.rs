@@ -65,6 +65,7 @@ pub(crate) mod allow;
 mod connection;
 mod dial;
 pub mod epmd;
+pub(crate) mod erlang;
 pub(crate) mod frame;
 pub(crate) mod handshake;
 mod last_msg;
@@ -82,6 +83,7 @@ mod transport;
 pub use frame::DEFAULT_MAX_FRAME;
 pub use handshake::HandshakeError;
 pub(crate) use listen::start;
+pub use settings::DistProtocol;
 pub use settings::{DEFAULT_MAX_MAILBOX, DEFAULT_SPIN, DEFAULT_TICK_TIME};
 pub(crate) use settings::{DistConfig, Ports, cookie_from_file, validate_cookie};
 
@@ -159,6 +161,11 @@ pub enum ConnectError {
     /// This node is shutting down.
     #[error("this node is shutting down")]
     ShuttingDown,
+    /// The peer is an Erlang/Elixir node, and this node does not speak Erlang distribution.
+    #[error(
+        "{0} is an Erlang/Elixir node: start this node with erlang_dist to connect to BEAM nodes"
+    )]
+    ErlangDisabled(String),
 }
 
 /// Distribution could not start: the listener or the port mapper registration failed.

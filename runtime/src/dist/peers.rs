@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use dashmap::mapref::entry::Entry;
 
-use super::connection::{Conn, PeerState, Phase};
+use super::connection::{Conn, PeerState, Phase, Wire};
 use super::frame;
 use super::handshake::PeerInfo;
 use super::transport::Transport;
@@ -98,6 +98,8 @@ impl Dist {
     }
 
     /// Connects to nodes a peer told us about (connect-all).
+    /// A port of 0 names a peer whose port this node must ask the port mapper for (a BEAM
+    /// node).
     pub(crate) fn mesh_with(&self, peers: Vec<(NodeName, u16)>) {
         if self.me.hidden {
             return;
@@ -105,7 +107,7 @@ impl Dist {
         for (name, port) in peers {
             if name != self.me.name && !self.peers.contains_key(&name) {
                 tracing::debug!(peer = %name, "meshing");
-                let _ = self.conn_for(&name, Some(port));
+                let _ = self.conn_for(&name, (port != 0).then_some(port));
             }
         }
     }
@@ -165,7 +167,7 @@ impl Dist {
             return;
         }
         tracing::info!(peer = %peer.name, hidden = !visible, "node up");
-        if visible {
+        if visible && conn.wire() == Wire::Locus {
             let others: Vec<(NodeName, u16)> = self
                 .peers
                 .iter()
@@ -176,7 +178,7 @@ impl Dist {
                         .map(|s| (e.key().clone(), s.listen_port))
                 })
                 .collect();
-            let _ = conn.push(|buf| {
+            let _ = conn.push(|_, buf| {
                 frame::peers(buf, &others);
                 Ok(())
             });

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use dashmap::mapref::entry::Entry;
 use futures::future::BoxFuture;
 
-use super::Dist;
-use super::connection::Conn;
+use super::connection::{Conn, Wire};
+use super::{Dist, DistProtocol, Ports};
 use crate::node::{Route, Router};
 use crate::process::{NodeName, Pid};
 
@@ -39,6 +39,18 @@ impl Router for Dist {
 }
 
 impl Dist {
+    /// The protocol of a connection this node starts, before dialling tells more: known
+    /// when the setting or the node says so, otherwise learnt from the port mapper (frames
+    /// queued meanwhile are encoded both ways).
+    fn dial_wire(&self) -> Wire {
+        match (self.config.erlang, self.config.protocol, self.config.ports) {
+            (false, _, _) | (_, DistProtocol::Locus, _) => Wire::Locus,
+            (true, DistProtocol::Erlang, _) => Wire::Erlang,
+            (true, DistProtocol::Auto, Ports::Fixed(_)) => Wire::Locus,
+            (true, DistProtocol::Auto, _) => Wire::Unknown,
+        }
+    }
+
     /// The connection to `peer`, starting one if there is none.
     pub(crate) fn conn_for(&self, peer: &NodeName, port_hint: Option<u16>) -> Option<Arc<Conn>> {
         if self.any_blocked.load(std::sync::atomic::Ordering::Relaxed)
@@ -56,7 +68,7 @@ impl Dist {
         let (conn, created) = match self.peers.entry(peer.clone()) {
             Entry::Occupied(o) => (o.get().clone(), false),
             Entry::Vacant(v) => {
-                let c = Conn::new(&dist, peer.clone());
+                let c = Conn::new(&dist, peer.clone(), self.dial_wire());
                 c.set_outgoing();
                 v.insert(c.clone());
                 (c, true)

@@ -51,6 +51,24 @@ pub(crate) struct DistConfig {
     pub(crate) tls: Option<Arc<super::tls::TlsContext>>,
     /// Who may connect, and be connected to.
     pub(crate) allow: super::allow::AllowList,
+    /// Whether BEAM nodes may connect, and be connected to (Erlang distribution).
+    pub(crate) erlang: bool,
+    /// The protocol of a peer the port mapper does not tell about (fixed ports).
+    pub(crate) protocol: DistProtocol,
+}
+
+/// Which protocol a connection to a peer speaks, when the port mapper cannot tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DistProtocol {
+    /// From the port mapper: a node that registered as locus speaks locus's protocol, any
+    /// other Erlang distribution (which needs `erlang_dist`). Without a port mapper (a
+    /// fixed distribution port), locus's.
+    #[default]
+    Auto,
+    /// locus's own protocol with every peer dialled.
+    Locus,
+    /// Erlang distribution with every peer dialled (needs `erlang_dist`).
+    Erlang,
 }
 
 impl DistConfig {
@@ -68,6 +86,8 @@ impl DistConfig {
             spin: DEFAULT_SPIN,
             tls: None,
             allow: super::allow::AllowList::default(),
+            erlang: false,
+            protocol: DistProtocol::Auto,
         }
     }
 

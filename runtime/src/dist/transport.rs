@@ -52,6 +52,17 @@ impl Transport {
         }
     }
 
+    /// Reads one message of Erlang distribution's handshake within the setup time (the
+    /// framing is `erlang::handshake`'s).
+    pub(crate) async fn read_erl_handshake(&mut self, peer: &str) -> Result<Vec<u8>, ConnectError> {
+        let read = super::erlang::handshake::read_message(self);
+        match tokio::time::timeout(SETUP_TIME, read).await {
+            Ok(Ok(body)) => Ok(body),
+            Ok(Err(e)) => Err(self.io_error(peer, e)),
+            Err(_) => Err(ConnectError::Timeout(peer.to_owned())),
+        }
+    }
+
     /// Writes one handshake message (as the handshake module framed it) within the setup
     /// time.
     pub(crate) async fn write_handshake(

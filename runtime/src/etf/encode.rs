@@ -209,11 +209,27 @@ pub(crate) fn tuple_header(out: &mut Vec<u8>, n: usize) -> Result<(), EtfError> 
 }
 
 pub(crate) fn pid(out: &mut Vec<u8>, p: &ErlPid) {
+    pid_parts(out, p.node.as_str(), p.id, p.serial, p.creation);
+}
+
+/// A pid from its parts (no atom built for the node).
+pub(crate) fn pid_parts(out: &mut Vec<u8>, node: &str, id: u32, serial: u32, creation: u32) {
     out.push(tag::NEW_PID);
-    atom(out, p.node.as_str());
-    out.extend_from_slice(&p.id.to_be_bytes());
-    out.extend_from_slice(&p.serial.to_be_bytes());
-    out.extend_from_slice(&p.creation.to_be_bytes());
+    atom(out, node);
+    out.extend_from_slice(&id.to_be_bytes());
+    out.extend_from_slice(&serial.to_be_bytes());
+    out.extend_from_slice(&creation.to_be_bytes());
+}
+
+/// A reference of 1 to 5 words from its parts.
+pub(crate) fn reference_parts(out: &mut Vec<u8>, node: &str, creation: u32, ids: &[u32]) {
+    out.push(tag::NEWER_REFERENCE);
+    out.extend_from_slice(&(ids.len().min(5) as u16).to_be_bytes());
+    atom(out, node);
+    out.extend_from_slice(&creation.to_be_bytes());
+    for w in ids.iter().take(5) {
+        out.extend_from_slice(&w.to_be_bytes());
+    }
 }
 
 pub(crate) fn reference(out: &mut Vec<u8>, r: &ErlRef) -> Result<(), EtfError> {

@@ -67,11 +67,17 @@ mod ser;
 mod term;
 
 pub use de::from_slice;
+pub(crate) use de::from_term_bytes;
 pub use decode::decode;
 pub(crate) use decode::{decode_term, term_len};
 pub use encode::encode;
 pub(crate) use encode::encode_term;
+/// Writers of single terms, for encoders that build a term from its parts.
+pub(crate) mod write {
+    pub(crate) use super::encode::{atom, int, pid_parts, reference_parts, tuple_header};
+}
 pub use ser::to_vec;
+pub(crate) use ser::{write_term, write_term_bare};
 pub use term::{Atom, ErlPid, ErlPort, ErlRef, Term};
 
 /// The version byte every encoded term starts with.

@@ -33,6 +33,21 @@ pub(crate) fn write_term<T: Serialize + ?Sized>(
     r
 }
 
+/// Appends `value` (an enum variant) as its variant's content: a newtype variant as its
+/// value, a tuple variant as the tuple of its fields, a struct variant as the map of its
+/// fields, a unit variant as `ok`. A value that is no variant is written as it is.
+pub(crate) fn write_term_bare<T: Serialize + ?Sized>(
+    value: &T,
+    out: &mut Vec<u8>,
+) -> Result<(), EtfError> {
+    let start = out.len();
+    let r = value.serialize(Bare(&mut Ser { out }));
+    if r.is_err() {
+        out.truncate(start);
+    }
+    r
+}
+
 struct Ser<'a> {
     out: &'a mut Vec<u8>,
 }
@@ -614,5 +629,148 @@ impl ser::SerializeTuple for &mut PidParts {
     }
     fn end(self) -> Result<(), EtfError> {
         Ok(())
+    }
+}
+
+/// The serializer of [`write_term_bare`]: strips the top-level variant, writes the rest as
+/// [`Ser`] does.
+struct Bare<'s, 'a>(&'s mut Ser<'a>);
+
+impl<'s, 'a> ser::Serializer for Bare<'s, 'a> {
+    type Ok = ();
+    type Error = EtfError;
+    type SerializeSeq = Counted<'s, 'a>;
+    type SerializeTuple = Tuple<'s, 'a>;
+    type SerializeTupleStruct = Tuple<'s, 'a>;
+    type SerializeTupleVariant = Tuple<'s, 'a>;
+    type SerializeMap = Counted<'s, 'a>;
+    type SerializeStruct = Counted<'s, 'a>;
+    type SerializeStructVariant = Counted<'s, 'a>;
+
+    fn is_human_readable(&self) -> bool {
+        false
+    }
+
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+    ) -> Result<(), EtfError> {
+        self.0.serialize_unit()
+    }
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        value: &T,
+    ) -> Result<(), EtfError> {
+        value.serialize(self.0)
+    }
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        len: usize,
+    ) -> Result<Tuple<'s, 'a>, EtfError> {
+        self.0.serialize_tuple(len)
+    }
+    fn serialize_struct_variant(
+        self,
+        name: &'static str,
+        _: u32,
+        _: &'static str,
+        len: usize,
+    ) -> Result<Counted<'s, 'a>, EtfError> {
+        self.0.serialize_struct(name, len)
+    }
+
+    fn serialize_bool(self, v: bool) -> Result<(), EtfError> {
+        self.0.serialize_bool(v)
+    }
+    fn serialize_i8(self, v: i8) -> Result<(), EtfError> {
+        self.0.serialize_i8(v)
+    }
+    fn serialize_i16(self, v: i16) -> Result<(), EtfError> {
+        self.0.serialize_i16(v)
+    }
+    fn serialize_i32(self, v: i32) -> Result<(), EtfError> {
+        self.0.serialize_i32(v)
+    }
+    fn serialize_i64(self, v: i64) -> Result<(), EtfError> {
+        self.0.serialize_i64(v)
+    }
+    fn serialize_i128(self, v: i128) -> Result<(), EtfError> {
+        self.0.serialize_i128(v)
+    }
+    fn serialize_u8(self, v: u8) -> Result<(), EtfError> {
+        self.0.serialize_u8(v)
+    }
+    fn serialize_u16(self, v: u16) -> Result<(), EtfError> {
+        self.0.serialize_u16(v)
+    }
+    fn serialize_u32(self, v: u32) -> Result<(), EtfError> {
+        self.0.serialize_u32(v)
+    }
+    fn serialize_u64(self, v: u64) -> Result<(), EtfError> {
+        self.0.serialize_u64(v)
+    }
+    fn serialize_u128(self, v: u128) -> Result<(), EtfError> {
+        self.0.serialize_u128(v)
+    }
+    fn serialize_f32(self, v: f32) -> Result<(), EtfError> {
+        self.0.serialize_f32(v)
+    }
+    fn serialize_f64(self, v: f64) -> Result<(), EtfError> {
+        self.0.serialize_f64(v)
+    }
+    fn serialize_char(self, v: char) -> Result<(), EtfError> {
+        self.0.serialize_char(v)
+    }
+    fn serialize_str(self, v: &str) -> Result<(), EtfError> {
+        self.0.serialize_str(v)
+    }
+    fn serialize_bytes(self, v: &[u8]) -> Result<(), EtfError> {
+        self.0.serialize_bytes(v)
+    }
+    fn serialize_none(self) -> Result<(), EtfError> {
+        self.0.serialize_none()
+    }
+    fn serialize_some<T: Serialize + ?Sized>(self, v: &T) -> Result<(), EtfError> {
+        self.0.serialize_some(v)
+    }
+    fn serialize_unit(self) -> Result<(), EtfError> {
+        self.0.serialize_unit()
+    }
+    fn serialize_unit_struct(self, name: &'static str) -> Result<(), EtfError> {
+        self.0.serialize_unit_struct(name)
+    }
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        name: &'static str,
+        v: &T,
+    ) -> Result<(), EtfError> {
+        self.0.serialize_newtype_struct(name, v)
+    }
+    fn serialize_seq(self, len: Option<usize>) -> Result<Counted<'s, 'a>, EtfError> {
+        self.0.serialize_seq(len)
+    }
+    fn serialize_tuple(self, len: usize) -> Result<Tuple<'s, 'a>, EtfError> {
+        self.0.serialize_tuple(len)
+    }
+    fn serialize_tuple_struct(
+        self,
+        name: &'static str,
+        len: usize,
+    ) -> Result<Tuple<'s, 'a>, EtfError> {
+        self.0.serialize_tuple_struct(name, len)
+    }
+    fn serialize_map(self, len: Option<usize>) -> Result<Counted<'s, 'a>, EtfError> {
+        self.0.serialize_map(len)
+    }
+    fn serialize_struct(self, name: &'static str, len: usize) -> Result<Counted<'s, 'a>, EtfError> {
+        self.0.serialize_struct(name, len)
     }
 }

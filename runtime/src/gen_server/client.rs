@@ -7,7 +7,9 @@ use std::time::Duration;
 use super::RemoteCodec;
 use super::{CallError, GenServer, ReplyHandle, ServerMsg};
 use crate::node::{DeliverTo, Node, RemoteTarget};
-use crate::process::{Dest, ExitReason, Payload, Pid, SendError, WireKind, current_pid_id};
+use crate::process::{
+    Dest, ExitReason, Payload, Pid, SendError, WireBytes, WireKind, current_pid_id,
+};
 
 /// How long [`Client::call`] waits for a reply unless told otherwise (OTP's 5000 ms).
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -134,8 +136,11 @@ impl<S: GenServer> Client<S> {
             (codec.call_payload)(&request),
         )?;
         match self.node.deadlines().timeout(timeout, pending).await {
-            Ok(Ok(bytes)) => (codec.decode_reply)(&bytes)
-                .map_err(|e| CallError::BadType(format!("reply did not decode: {e}"))),
+            Ok(Ok((format, bytes))) => (codec.decode_reply)(WireBytes {
+                format,
+                bytes: &bytes,
+            })
+            .map_err(|e| CallError::BadType(format!("reply did not decode: {e}"))),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(CallError::Timeout),
         }

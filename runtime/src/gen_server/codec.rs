@@ -4,12 +4,15 @@ use std::fmt;
 
 use super::{GenServer, ReplyHandle, ServerMsg};
 use crate::process::{
-    Incoming, Message, Payload, Rejected, WireKind, as_payload, decode_value, wire_name,
+    BareVariant, Format, Incoming, Message, Payload, Rejected, WireBytes, WireKind, as_payload,
+    decode_value, wire_name,
 };
 
 /// A value of a type the codec knows to be serializable, as a payload.
 type PayloadFn<T> = fn(&T) -> &dyn Payload;
-type DecodeFn<T> = fn(&[u8]) -> Result<T, String>;
+/// Hands a reply to `send` as the payload it crosses as.
+pub(crate) type ReplyWith<T> = fn(&T, &mut dyn FnMut(&dyn Payload));
+type DecodeFn<T> = fn(WireBytes<'_>) -> Result<T, String>;
 
 /// The wire form of a GenServer's calls, replies, casts and infos: how other nodes reach it.
 ///
@@ -44,7 +47,7 @@ pub struct RemoteCodec<S: GenServer> {
     pub(crate) info_name: &'static str,
     pub(crate) call_payload: PayloadFn<S::Call>,
     pub(crate) decode_call: DecodeFn<S::Call>,
-    pub(crate) reply_payload: PayloadFn<S::Reply>,
+    pub(crate) reply_with: ReplyWith<S::Reply>,
     pub(crate) decode_reply: DecodeFn<S::Reply>,
     pub(crate) cast_payload: PayloadFn<S::Cast>,
     pub(crate) decode_cast: DecodeFn<S::Cast>,
@@ -86,13 +89,22 @@ where
             info_name: wire_name::<S::Info>(),
             call_payload: as_payload::<S::Call>,
             decode_call: decode_value::<S::Call>,
-            reply_payload: as_payload::<S::Reply>,
+            reply_with: |reply, send| send(reply),
             decode_reply: decode_value::<S::Reply>,
             cast_payload: as_payload::<S::Cast>,
             decode_cast: decode_value::<S::Cast>,
             info_payload: as_payload::<S::Info>,
             decode_info: decode_value::<S::Info>,
         }
+    }
+
+    /// Replies to an Erlang caller are the content of the reply's enum variant, not the
+    /// variant: a `Reply::Add(6)` reaches Elixir as `6` (the `#[gen_server]` macro's reply
+    /// enums have one variant per call, whose tag the caller does not need). Between locus
+    /// nodes replies are unchanged.
+    pub fn bare_replies(mut self) -> Self {
+        self.reply_with = |reply, send| send(&BareVariant(reply));
+        self
     }
 }
 
@@ -117,7 +129,8 @@ pub(crate) fn decode_server<S: GenServer>(msg: Incoming<'_>) -> Result<ServerMsg
         WireKind::Cast => codec.cast_name,
         WireKind::Send => codec.info_name,
     };
-    if msg.type_name != expected {
+    // Erlang terms carry no type name: a term is the type it decodes into.
+    if msg.payload.format == Format::MsgPack && msg.type_name != expected {
         return Err(Rejected::bad_type(msg, expected));
     }
     let decoded = match msg.kind {
@@ -130,7 +143,7 @@ pub(crate) fn decode_server<S: GenServer>(msg: Incoming<'_>) -> Result<ServerMsg
         Ok(Decoded::Call(req)) => match msg.reply_to {
             Some(to) => Ok(ServerMsg::Call(
                 req,
-                ReplyHandle::remote(to, codec.reply_payload),
+                ReplyHandle::remote(to, codec.reply_with),
             )),
             None => Err(Rejected::undecodable(
                 msg,

@@ -5,7 +5,7 @@ use std::fmt;
 use tokio::sync::oneshot;
 
 use super::CallError;
-use crate::process::{ExitReason, Payload, Pid, RemoteReplyTo, catching, dying_reason, orphan};
+use crate::process::{ExitReason, Pid, RemoteReplyTo, catching, dying_reason, orphan};
 
 /// The right to answer one call. [`reply`](Self::reply) answers it; the handle can be moved
 /// to another task or process and answered from there.
@@ -49,7 +49,7 @@ enum To<R: 'static> {
     /// A caller on this node, waiting on a one-shot slot.
     Local(oneshot::Sender<Result<R, CallError>>),
     /// A caller on another node: the reply is encoded and sent back.
-    Remote(RemoteReplyTo, fn(&R) -> &dyn Payload),
+    Remote(RemoteReplyTo, super::codec::ReplyWith<R>),
     /// Another handle, reached through a conversion ([`ReplyHandle::map`]).
     Mapped(Box<dyn FnOnce(Result<R, CallError>) + Send + Sync>),
 }
@@ -77,7 +77,7 @@ impl<R: 'static> ReplyHandle<R> {
     }
 
     /// A handle for a call from another node.
-    pub(crate) fn remote(to: RemoteReplyTo, payload: fn(&R) -> &dyn Payload) -> Self {
+    pub(crate) fn remote(to: RemoteReplyTo, payload: super::codec::ReplyWith<R>) -> Self {
         let from = to.from.clone();
         Self {
             to: Some(To::Remote(to, payload)),
@@ -141,7 +141,11 @@ impl<R: 'static> ReplyHandle<R> {
             Some(To::Local(tx)) => {
                 let _ = tx.send(Ok(value));
             }
-            Some(To::Remote(to, payload)) => to.sink.reply(to.call_ref, Ok(payload(&value))),
+            Some(To::Remote(to, with)) => {
+                with(&value, &mut |payload| {
+                    to.sink.reply(to.call_ref, Ok(payload))
+                });
+            }
             Some(To::Mapped(f)) => f(Ok(value)),
             None => {}
         }

@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 
 use crate::dist::epmd::{DEFAULT_EPMD_PORT, EpmdError};
 use crate::dist::tls::{TlsConfig, TlsError};
-use crate::dist::{self, DistConfig, Ports};
+use crate::dist::{self, DistConfig, DistProtocol, Ports};
 use crate::node::{Node, NodeName, NodeNameError};
 
 use super::Service;
@@ -33,6 +33,8 @@ use super::Service;
 /// | TLS | [`tls`](Self::tls) | no TLS |
 /// | allowed nodes | [`allow_nodes`](Self::allow_nodes) | everyone with the cookie |
 /// | allowed addresses | [`allow_addrs`](Self::allow_addrs) | any |
+/// | Erlang distribution (BEAM peers) | [`erlang_dist`](Self::erlang_dist) | off |
+/// | protocol without a port mapper | [`dist_protocol`](Self::dist_protocol) | locus's |
 ///
 /// A builder does what its code says: it reads no `LOCUS_*` environment variable. To take
 /// settings from a file, the environment and flags, as operators give them, build it with
@@ -67,6 +69,8 @@ pub struct NodeBuilder {
     tls: Option<TlsConfig>,
     allow_nodes: Vec<String>,
     allow_addrs: Vec<String>,
+    erlang_dist: bool,
+    dist_protocol: DistProtocol,
 }
 
 /// A node could not start. The message names the setting and says what to change.
@@ -142,6 +146,8 @@ impl NodeBuilder {
             tls: None,
             allow_nodes: Vec::new(),
             allow_addrs: Vec::new(),
+            erlang_dist: false,
+            dist_protocol: DistProtocol::Auto,
         }
     }
 
@@ -279,6 +285,24 @@ impl NodeBuilder {
         self
     }
 
+    /// Speaks Erlang distribution with BEAM nodes too (off by default): Erlang and Elixir
+    /// nodes connect to this node and it to them, in one cluster (see [`crate::etf`] for how
+    /// messages map). Erlang's handshake proves the cookie with MD5, weaker than locus's
+    /// HMAC-SHA256, and nothing after it is authenticated: use a long random cookie, an
+    /// allow-list, and a network you trust (README, Security).
+    pub fn erlang_dist(mut self, on: bool) -> Self {
+        self.erlang_dist = on;
+        self
+    }
+
+    /// The protocol this node speaks to peers it dials where no port mapper says (a fixed
+    /// distribution port, [`dist_port`](Self::dist_port)), or with every peer. Default
+    /// [`DistProtocol::Auto`]: the port mapper's registration tells.
+    pub fn dist_protocol(mut self, protocol: DistProtocol) -> Self {
+        self.dist_protocol = protocol;
+        self
+    }
+
     /// Starts the node.
     ///
     /// # Errors
@@ -383,6 +407,20 @@ impl NodeBuilder {
                 problem,
             },
         )?;
+        if self.dist_protocol == DistProtocol::Erlang && !self.erlang_dist {
+            return Err(NodeError::Config {
+                setting: "dist_protocol",
+                problem: "erlang needs erlang_dist on".into(),
+            });
+        }
+        config.erlang = self.erlang_dist;
+        config.protocol = self.dist_protocol;
+        if config.erlang && config.cookie.len() < 20 {
+            tracing::warn!(
+                "erlang_dist is on with a cookie of {} characters: BEAM peers prove it with MD5, which one sniffed handshake lets an attacker attack offline; use 20 or more random characters",
+                config.cookie.len()
+            );
+        }
         let node = super::boot::start_distributed(name, config, runtime, self.services).await?;
         run_on_start(&on_start, node).await
     }

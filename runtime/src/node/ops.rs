@@ -139,6 +139,16 @@ impl Node {
         self.router()?.route(node)
     }
 
+    /// Whether `node` is connected and is a BEAM node (it speaks Erlang distribution).
+    pub(crate) fn peer_is_erlang(&self, node: &NodeName) -> bool {
+        self.existing_route(node).is_some_and(|r| r.is_erlang())
+    }
+
+    /// Whether a connection to `node` exists (up or being set up).
+    pub(crate) fn has_route(&self, node: &NodeName) -> bool {
+        self.existing_route(node).is_some()
+    }
+
     /// The connection to `node` if one exists (never starts one).
     fn existing_route(&self, node: &NodeName) -> Option<Arc<dyn Route>> {
         self.router()?.existing(node)

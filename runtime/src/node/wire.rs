@@ -21,7 +21,7 @@ use futures::future::BoxFuture;
 use tokio::sync::oneshot;
 
 use crate::process::{
-    CallError, EncodeError, ExitReason, MonitorRef, NodeName, Payload, Pid, WireKind,
+    CallError, EncodeError, ExitReason, Format, MonitorRef, NodeName, Payload, Pid, WireKind,
 };
 
 /// Where a message for another node goes.
@@ -121,6 +121,12 @@ pub(crate) trait Route: Send + Sync + 'static {
     /// A future that resolves once the connection is not busy (too much queued), or `None`
     /// if it is not busy now.
     fn until_writable(self: Arc<Self>) -> Option<BoxFuture<'static, ()>>;
+
+    /// Whether the peer speaks Erlang distribution (a BEAM node); false while its protocol
+    /// is not yet known.
+    fn is_erlang(&self) -> bool {
+        false
+    }
 }
 
 /// Lets a pending call be forgotten when its caller stops waiting.
@@ -130,14 +136,15 @@ pub(crate) trait CallTable: Send + Sync + 'static {
 
 /// A call sent to another node, waiting for its reply.
 pub(crate) struct PendingCall {
-    pub(crate) rx: oneshot::Receiver<Result<Bytes, CallError>>,
+    /// The reply, in the format of the protocol that carried it.
+    pub(crate) rx: oneshot::Receiver<Result<(Format, Bytes), CallError>>,
     pub(crate) table: Arc<dyn CallTable>,
     pub(crate) call_ref: u64,
     pub(crate) node: NodeName,
 }
 
 impl Future for PendingCall {
-    type Output = Result<Bytes, CallError>;
+    type Output = Result<(Format, Bytes), CallError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let node = self.node.clone();

@@ -50,11 +50,65 @@ pub(crate) type EncodeError = rmp_serde::encode::Error;
 pub(crate) trait Payload {
     /// Appends the value MessagePack-encoded (the locus protocol's format).
     fn encode_msgpack(&self, buf: &mut Vec<u8>) -> Result<(), EncodeError>;
+
+    /// Appends the value as an Erlang term, without the version byte (Erlang
+    /// distribution's format; see [`crate::etf`] for the mapping).
+    fn encode_etf(&self, buf: &mut Vec<u8>) -> Result<(), EncodeError>;
 }
 
 impl<T: serde::Serialize + ?Sized> Payload for T {
     fn encode_msgpack(&self, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
         rmp_serde::encode::write(buf, self)
+    }
+
+    fn encode_etf(&self, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+        crate::etf::write_term(self, buf).map_err(|e| EncodeError::Syntax(e.to_string()))
+    }
+}
+
+/// A value that is an enum variant, crossing as its variant's content to Erlang (see
+/// `RemoteCodec::bare_replies`) and as itself to locus nodes.
+pub(crate) struct BareVariant<'a, T: ?Sized>(pub(crate) &'a T);
+
+impl<T: serde::Serialize + ?Sized> Payload for BareVariant<'_, T> {
+    fn encode_msgpack(&self, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+        self.0.encode_msgpack(buf)
+    }
+
+    fn encode_etf(&self, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
+        crate::etf::write_term_bare(self.0, buf).map_err(|e| EncodeError::Syntax(e.to_string()))
+    }
+}
+
+/// The format of bytes from another node: the one of the protocol that carried them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// MessagePack, between locus nodes.
+    MsgPack,
+    /// An Erlang term (no version byte), from a BEAM node.
+    Etf,
+}
+
+/// A payload as it arrived.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WireBytes<'a> {
+    pub(crate) format: Format,
+    pub(crate) bytes: &'a [u8],
+}
+
+impl<'a> WireBytes<'a> {
+    pub(crate) fn msgpack(bytes: &'a [u8]) -> Self {
+        Self {
+            format: Format::MsgPack,
+            bytes,
+        }
+    }
+
+    pub(crate) fn etf(bytes: &'a [u8]) -> Self {
+        Self {
+            format: Format::Etf,
+            bytes,
+        }
     }
 }
 
@@ -64,9 +118,14 @@ pub(crate) fn as_payload<T: serde::Serialize>(value: &T) -> &dyn Payload {
     value
 }
 
-/// Decodes a MessagePack payload.
-pub(crate) fn decode_value<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<T, String> {
-    rmp_serde::from_slice(payload).map_err(|e| e.to_string())
+/// Decodes a payload in its format.
+pub(crate) fn decode_value<T: serde::de::DeserializeOwned>(
+    payload: WireBytes<'_>,
+) -> Result<T, String> {
+    match payload.format {
+        Format::MsgPack => rmp_serde::from_slice(payload.bytes).map_err(|e| e.to_string()),
+        Format::Etf => crate::etf::from_term_bytes(payload.bytes).map_err(|e| e.to_string()),
+    }
 }
 
 /// Where the reply to a call from another node goes.
@@ -103,7 +162,7 @@ impl RemoteReplyTo {
 pub(crate) struct Incoming<'a> {
     pub(crate) kind: WireKind,
     pub(crate) type_name: &'a str,
-    pub(crate) payload: &'a [u8],
+    pub(crate) payload: WireBytes<'a>,
     pub(crate) from: Option<Pid>,
     /// For calls.
     pub(crate) reply_to: Option<RemoteReplyTo>,
@@ -145,7 +204,9 @@ pub(crate) fn wire_name<T: ?Sized>() -> &'static str {
 /// A plain process whose messages are `M`: takes `Send` messages named `M`.
 pub(crate) fn decode_plain<M: super::Message>(msg: Incoming<'_>) -> Result<M, Rejected> {
     let expected = wire_name::<M>();
-    if msg.kind != WireKind::Send || msg.type_name != expected {
+    // Erlang terms carry no type name: a term is the type it decodes into.
+    let named = msg.payload.format == Format::MsgPack;
+    if msg.kind != WireKind::Send || (named && msg.type_name != expected) {
         return Err(Rejected::bad_type(msg, expected));
     }
     match decode_value::<M>(msg.payload) {

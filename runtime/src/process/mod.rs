@@ -77,8 +77,8 @@ pub(crate) use cell::{
     dying_reason, enter_process, is_down_of, orphan, panic_message_of, poll_catching,
 };
 pub(crate) use incoming::{
-    DecodeFn, EncodeError, Incoming, Payload, Rejected, RemoteReplyTo, ReplySink, WireKind,
-    as_payload, decode_value, wire_name,
+    BareVariant, DecodeFn, EncodeError, Format, Incoming, Payload, Rejected, RemoteReplyTo,
+    ReplySink, WireBytes, WireKind, as_payload, decode_value, wire_name,
 };
 pub(crate) use kind::Kind;
 pub(crate) use mailbox::Envelope;

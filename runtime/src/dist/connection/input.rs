@@ -20,7 +20,9 @@ use super::super::last_msg::LastMsg;
 use super::super::transport::Reader;
 use super::{Conn, MAX_IDLE_BUFFER};
 use crate::node::{Node, NodeDownReason, NodeName};
-use crate::process::{CallError, ExitReason, Incoming, Pid, RemoteReplyTo, WireKind};
+use crate::process::{
+    CallError, ExitReason, Format, Incoming, Pid, RemoteReplyTo, WireBytes, WireKind,
+};
 
 /// A reader starts with room for this many bytes per read, so an idle connection holds
 /// little memory (a 100-node mesh in one process has 9,900 of them)...
@@ -222,7 +224,7 @@ impl Conn {
         let msg = Incoming {
             kind: header.kind,
             type_name: header.type_name(),
-            payload,
+            payload: WireBytes::msgpack(payload),
             from: header.from.clone(),
             reply_to,
         };
@@ -280,7 +282,7 @@ impl Conn {
                 let tx = self.calls.lock().waiting.remove(&call_ref);
                 if let Some(tx) = tx {
                     let result = if ok {
-                        Ok(bytes.slice_ref(payload))
+                        Ok((Format::MsgPack, bytes.slice_ref(payload)))
                     } else {
                         Err(
                             rmp_serde::from_slice::<CallError>(payload).unwrap_or_else(|e| {
@@ -344,7 +346,7 @@ impl Conn {
                 });
                 if !added {
                     let target = local.unwrap_or_else(|| to_pid_or_gone(node, target));
-                    let _ = self.push(|buf| {
+                    let _ = self.push(|_, buf| {
                         frame::down(buf, &watcher, &target, monitor, &ExitReason::NoProc);
                         Ok(())
                     });

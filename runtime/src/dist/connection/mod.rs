@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+mod erlang;
 mod input;
 mod output;
 
@@ -26,6 +27,7 @@ pub(crate) use input::SpinClaim;
 pub(crate) use input::Spinner;
 
 use output::Outbox;
+pub(crate) use output::Wire;
 
 use super::transport::{Reader, Writer};
 use bytes::Bytes;
@@ -37,7 +39,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{ConnectError, Dist};
 use crate::node::{CallTable, Node, NodeDownReason, NodeName};
-use crate::process::{CallError, ExitReason, MonitorRef, Pid};
+use crate::process::{CallError, ExitReason, Format, MonitorRef, Pid};
 
 /// Where a connection is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,7 +72,7 @@ struct Relations {
     in_monitors: FxHashMap<MonitorRef, (Pid, Pid)>,
 }
 
-type ReplyTx = oneshot::Sender<Result<Bytes, CallError>>;
+type ReplyTx = oneshot::Sender<Result<(Format, Bytes), CallError>>;
 
 struct Calls {
     closed: bool,
@@ -126,6 +128,15 @@ pub(crate) struct Conn {
     pub(crate) stats: ConnStats,
     /// When the connection came up.
     up_since: Mutex<Option<std::time::SystemTime>>,
+    /// This node's name and creation, for the pids and references it writes for a BEAM peer.
+    me: NodeName,
+    creation: u32,
+    /// Whether the peer is a BEAM node (the connection speaks Erlang distribution).
+    erlang: AtomicBool,
+    /// What a connection to a BEAM node keeps beside the rest.
+    erl: Mutex<erlang::ErlState>,
+    /// The ids of `UNLINK_ID`s sent to a BEAM node.
+    unlink_ids: AtomicU64,
 }
 
 /// The largest output or input buffer kept while a connection is idle.
@@ -151,7 +162,8 @@ struct Handoff {
 }
 
 impl Conn {
-    pub(crate) fn new(dist: &Arc<Dist>, peer: NodeName) -> Arc<Self> {
+    /// A connection (attempt) to `peer`, its frames encoded for `wire`.
+    pub(crate) fn new(dist: &Arc<Dist>, peer: NodeName, wire: Wire) -> Arc<Self> {
         Arc::new_cyclic(|this| Self {
             this: this.clone(),
             dist: Arc::downgrade(dist),
@@ -160,6 +172,8 @@ impl Conn {
             phase: watch::channel(Phase::Connecting).0,
             out: Mutex::new(Outbox {
                 buf: Vec::new(),
+                wire,
+                alt: Vec::new(),
                 writer_idle: false,
                 open: true,
                 dropped: 0,
@@ -189,6 +203,11 @@ impl Conn {
             stats: ConnStats::default(),
             bursty: AtomicBool::new(false),
             up_since: Mutex::new(None),
+            me: dist.me.name.clone(),
+            creation: dist.me.creation,
+            erlang: AtomicBool::new(wire == Wire::Erlang),
+            erl: Mutex::new(erlang::ErlState::default()),
+            unlink_ids: AtomicU64::new(1),
         })
     }
 
@@ -357,7 +376,11 @@ impl Conn {
         tick_interval: Duration,
     ) {
         tokio::spawn(self.clone().write_loop(writer, tick_time, tick_interval));
-        tokio::spawn(self.clone().read_loop(reader, node.clone()));
+        if self.erlang.load(Ordering::SeqCst) {
+            tokio::spawn(self.clone().erlang_read_loop(reader, node.clone()));
+        } else {
+            tokio::spawn(self.clone().read_loop(reader, node.clone()));
+        }
     }
 
     fn touch_rx(&self) {
@@ -483,5 +506,7 @@ impl Conn {
 impl CallTable for Conn {
     fn cancel(&self, call_ref: u64) {
         self.calls.lock().waiting.remove(&call_ref);
+        // A call to a BEAM process also ends its monitor.
+        self.forget_erl_call(call_ref);
     }
 }

@@ -18,16 +18,32 @@ use tokio::time::Instant;
 
 use super::super::frame::{self, EncodeFrameError, MsgOut};
 use super::super::transport::Writer;
-use super::{Conn, MAX_IDLE_BUFFER};
+use super::{Conn, MAX_IDLE_BUFFER, erlang};
 use crate::node::NodeDownReason;
 use crate::node::{Addressee, PendingCall, Route};
 use crate::process::{
     CallError, EncodeError, ExitReason, MonitorRef, Payload, Pid, ReplySink, WireKind,
 };
 
+/// The protocol a connection's frames are encoded in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wire {
+    /// locus's own frames.
+    Locus,
+    /// Erlang distribution's pass-through frames.
+    Erlang,
+    /// Not known yet: a dialled peer whose protocol the port mapper has not told. Frames
+    /// queued meanwhile are encoded both ways, and the other way dropped once it is known.
+    Unknown,
+}
+
 /// The frames waiting for the writer, and what senders and the writer tell each other.
 pub(super) struct Outbox {
     pub(super) buf: Vec<u8>,
+    /// The protocol of `buf`.
+    pub(super) wire: Wire,
+    /// While `wire` is unknown, the frames of `buf` encoded for Erlang distribution.
+    pub(super) alt: Vec<u8>,
     /// The writer waits for a wake-up; the next sender must notify it.
     pub(super) writer_idle: bool,
     /// False once the connection is down: frames are dropped.
@@ -119,7 +135,13 @@ impl Conn {
                             break NodeDownReason::TickTimeout;
                         }
                         if last_sent.elapsed() >= tick_interval {
-                            let _ = self.push(|buf| { frame::tick(buf); Ok(()) });
+                            let _ = self.push(|wire, buf| {
+                                match wire {
+                                    Wire::Erlang => erlang::tick(buf),
+                                    _ => frame::tick(buf),
+                                }
+                                Ok(())
+                            });
                         }
                     }
                 }
@@ -164,15 +186,17 @@ impl Conn {
 }
 
 impl Conn {
-    /// Appends a frame to the output buffer and wakes the writer if it sleeps. While the
-    /// connection is being set up the frame waits; once it is down, frames are dropped.
+    /// Appends a frame to the output buffer, encoded by `write` for the connection's
+    /// protocol, and wakes the writer if it sleeps; whether more than [`BUSY_LIMIT`] bytes
+    /// then wait. While the connection is being set up the frame waits (encoded both ways
+    /// while the peer's protocol is unknown); once it is down, frames are dropped.
     pub(crate) fn push(
         &self,
-        write: impl FnOnce(&mut Vec<u8>) -> Result<(), EncodeFrameError>,
-    ) -> Result<(), EncodeFrameError> {
+        write: impl Fn(Wire, &mut Vec<u8>) -> Result<(), EncodeFrameError>,
+    ) -> Result<bool, EncodeFrameError> {
         let mut out = self.out.lock();
         if !out.open {
-            return Ok(());
+            return Ok(false);
         }
         if out.buf.len() > self.max_outbox {
             out.dropped += 1;
@@ -185,16 +209,48 @@ impl Conn {
             // Dropping single frames would break links and monitors silently and leave gaps
             // in message streams; closing tells everyone that depends on the connection.
             self.close(NodeDownReason::Overloaded(self.max_outbox));
-            return Ok(());
+            return Ok(false);
         }
-        write(&mut out.buf)?;
+        match out.wire {
+            Wire::Unknown => {
+                let start = out.buf.len();
+                write(Wire::Locus, &mut out.buf)?;
+                if let Err(e) = write(Wire::Erlang, &mut out.alt) {
+                    // Both forms or neither: take the locus form back out.
+                    out.buf.truncate(start);
+                    return Err(e);
+                }
+            }
+            wire => write(wire, &mut out.buf)?,
+        }
+        let busy = out.buf.len() > BUSY_LIMIT;
         self.stats.frames_out.fetch_add(1, Ordering::Relaxed);
         let wake = std::mem::replace(&mut out.writer_idle, false);
         drop(out);
         if wake {
             self.wake_writer.notify_one();
         }
-        Ok(())
+        Ok(busy)
+    }
+
+    /// The protocol is known now: frames queued in the other form are dropped. A known
+    /// protocol does not change.
+    pub(crate) fn set_wire(&self, wire: Wire) {
+        let mut out = self.out.lock();
+        if out.wire != Wire::Unknown || wire == Wire::Unknown {
+            return;
+        }
+        out.wire = wire;
+        let alt = std::mem::take(&mut out.alt);
+        if wire == Wire::Erlang {
+            out.buf = alt;
+            self.erlang.store(true, Ordering::SeqCst);
+        }
+    }
+
+    /// The protocol frames are encoded in.
+    pub(crate) fn wire(&self) -> Wire {
+        self.out.lock().wire
     }
 
     /// Whether more than [`BUSY_LIMIT`] bytes wait to be written.
@@ -227,14 +283,12 @@ impl Conn {
         payload: &dyn Payload,
     ) -> Result<bool, EncodeError> {
         let max = self.max_frame;
-        let mut busy = false;
-        let queued = self.push(|buf| {
-            frame::msg(buf, max, msg, |b| payload.encode_msgpack(b))?;
-            busy = buf.len() > BUSY_LIMIT;
-            Ok(())
+        let queued = self.push(|wire, buf| match wire {
+            Wire::Erlang => self.erl_send(buf, max, msg, payload),
+            _ => frame::msg(buf, max, msg, |b| payload.encode_msgpack(b)),
         });
         match queued {
-            Ok(()) => Ok(busy),
+            Ok(busy) => Ok(busy),
             Err(EncodeFrameError::Payload(e)) => Err(e),
             Err(EncodeFrameError::TooLarge(len, max)) => Err(EncodeError::Syntax(format!(
                 "the message is {len} bytes, over the frame limit of {max}"
@@ -270,6 +324,7 @@ impl Conn {
         };
         if let Err(e) = self.send_msg(&msg, payload) {
             self.calls.lock().waiting.remove(&call_ref);
+            self.forget_erl_call(call_ref);
             return Err(CallError::BadType(format!(
                 "the request did not encode: {e}"
             )));
@@ -283,19 +338,30 @@ impl Conn {
         })
     }
 
-    /// Asks the writer to send what is queued plus a goodbye, then close.
+    /// Asks the writer to send what is queued (plus a goodbye, between locus nodes), then
+    /// close.
     pub(crate) fn leave(&self) {
         self.leaving.store(true, Ordering::SeqCst);
-        let _ = self.push(|buf| {
-            frame::bye(buf);
+        let _ = self.push(|wire, buf| {
+            if wire == Wire::Locus {
+                frame::bye(buf);
+            }
             Ok(())
         });
         self.wake_writer.notify_one();
     }
 
+    /// Tells the peer's `to` that the local `from` it linked to is gone (or never was).
     pub(crate) fn send_exit(&self, from: &Pid, to: &Pid, reason: &ExitReason) {
-        let _ = self.push(|buf| {
-            frame::exit(buf, from, to, true, reason);
+        self.push_exit(from, to, reason, true);
+    }
+
+    fn push_exit(&self, from: &Pid, to: &Pid, reason: &ExitReason, via_link: bool) {
+        let _ = self.push(|wire, buf| {
+            match wire {
+                Wire::Erlang => self.erl_exit(buf, from, to, reason, via_link),
+                _ => frame::exit(buf, from, to, via_link, reason),
+            }
             Ok(())
         });
     }
@@ -334,18 +400,18 @@ impl Route for Conn {
         if via_link {
             self.remove_link(from, to);
         }
-        let _ = self.push(|buf| {
-            frame::exit(buf, from, to, via_link, reason);
-            Ok(())
-        });
+        self.push_exit(from, to, reason, via_link);
     }
 
     fn link(&self, from: &Pid, to: &Pid) -> bool {
         if !self.add_link(from, to) {
             return false;
         }
-        let _ = self.push(|buf| {
-            frame::link(buf, from, to, false);
+        let _ = self.push(|wire, buf| {
+            match wire {
+                Wire::Erlang => erlang::link(buf, from, to),
+                _ => frame::link(buf, from, to, false),
+            }
             Ok(())
         });
         true
@@ -353,8 +419,12 @@ impl Route for Conn {
 
     fn unlink(&self, from: &Pid, to: &Pid) {
         self.remove_link(from, to);
-        let _ = self.push(|buf| {
-            frame::link(buf, from, to, true);
+        let id = self.next_unlink_id();
+        let _ = self.push(|wire, buf| {
+            match wire {
+                Wire::Erlang => erlang::unlink_id(buf, &id, from, to, false),
+                _ => frame::link(buf, from, to, true),
+            }
             Ok(())
         });
     }
@@ -363,8 +433,11 @@ impl Route for Conn {
         if !self.add_out_monitor(monitor, watcher, target) {
             return false;
         }
-        let _ = self.push(|buf| {
-            frame::monitor(buf, watcher, target, monitor, false);
+        let _ = self.push(|wire, buf| {
+            match wire {
+                Wire::Erlang => self.erl_monitor(buf, watcher, target, monitor, false),
+                _ => frame::monitor(buf, watcher, target, monitor, false),
+            }
             Ok(())
         });
         true
@@ -372,18 +445,30 @@ impl Route for Conn {
 
     fn demonitor(&self, watcher: &Pid, target: &Pid, monitor: MonitorRef) {
         self.remove_out_monitor(monitor);
-        let _ = self.push(|buf| {
-            frame::monitor(buf, watcher, target, monitor, true);
+        let _ = self.push(|wire, buf| {
+            match wire {
+                Wire::Erlang => self.erl_monitor(buf, watcher, target, monitor, true),
+                _ => frame::monitor(buf, watcher, target, monitor, true),
+            }
             Ok(())
         });
     }
 
     fn down(&self, to: &Pid, monitor: MonitorRef, pid: &Pid, reason: &ExitReason) {
         self.remove_in_monitor(monitor);
-        let _ = self.push(|buf| {
-            frame::down(buf, to, pid, monitor, reason);
+        let erl = self.take_erl_in_monitor(monitor);
+        let _ = self.push(|wire, buf| {
+            match (wire, &erl) {
+                (Wire::Erlang, Some((r, target))) => self.erl_down(buf, to, r, target, reason),
+                (Wire::Erlang, None) => {}
+                _ => frame::down(buf, to, pid, monitor, reason),
+            }
             Ok(())
         });
+    }
+
+    fn is_erlang(&self) -> bool {
+        self.erlang.load(Ordering::Relaxed)
     }
 
     fn until_writable(self: Arc<Self>) -> Option<BoxFuture<'static, ()>> {
@@ -399,9 +484,10 @@ impl ReplySink for Conn {
     fn reply(&self, call_ref: u64, result: Result<&dyn Payload, CallError>) {
         let max = self.max_frame;
         let sent = match result {
-            Ok(payload) => self
-                .push(|buf| frame::reply(buf, max, call_ref, true, |b| payload.encode_msgpack(b))),
-            Err(e) => self.push(|buf| {
+            Ok(payload) => self.push(|_, buf| {
+                frame::reply(buf, max, call_ref, true, |b| payload.encode_msgpack(b))
+            }),
+            Err(e) => self.push(|_, buf| {
                 frame::reply(buf, max, call_ref, false, |b| {
                     rmp_serde::encode::write(b, &e)
                 })
@@ -409,7 +495,7 @@ impl ReplySink for Conn {
         };
         if let Err(e) = sent {
             let err = CallError::BadType(format!("the reply did not encode: {e}"));
-            let _ = self.push(|buf| {
+            let _ = self.push(|_, buf| {
                 frame::reply(buf, max, call_ref, false, |b| {
                     rmp_serde::encode::write(b, &err)
                 })

@@ -1,0 +1,170 @@
+//! A locus node in an Elixir cluster: it speaks Erlang distribution (`erlang_dist`), so
+//! `iex` sees it as one more node.
+//!
+//! ```text
+//! cargo run --example elixir_bridge -- --name locus@127.0.0.1 --cookie c
+//! iex --name e@127.0.0.1 --cookie c
+//! ```
+//!
+//! What it offers the Elixir side:
+//! - `ping`, a `#[gen_server]`: `GenServer.call({:ping, :"locus@127.0.0.1"}, {:ping, "hi"})`
+//!   answers `{:pong, {:ping, "hi"}}`.
+//! - `sink`, a plain process: `send({:sink, :"locus@127.0.0.1"}, {:hello, self()})` gets
+//!   `{:hello, sink_pid}` back.
+//! - `math.add`, an rpc function: `:rpc.call(:"locus@127.0.0.1", :math, :add, [1, 2])` is `3`.
+//!
+//! And at its prompt:
+//! - `nodes`: `Node.list` as locus sees it (BEAM and locus nodes alike).
+//! - `connect NODE`: `Node.connect/1`.
+//! - `echo NODE TEXT`: calls the Elixir GenServer registered as `Echo` on `NODE` with
+//!   `{:echo, TEXT}` and prints its reply (see README, "Locus in an Elixir cluster").
+//! - `upcase NODE TEXT`: `String.upcase(TEXT)` run on `NODE` through rpc.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use clap::Parser;
+use locus::{Client, Ctx, GenServer, Node, NodeName, Pid, RemoteCodec, Signal, gen_server};
+use serde::{Deserialize, Serialize};
+
+/// What `ping` echoes: `{:ping, text}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Said {
+    Ping(String),
+}
+
+/// `ping`'s answer: `{:pong, {:ping, text}}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Answer {
+    Pong(Said),
+}
+
+/// The ping server (no state).
+struct Ping;
+
+#[gen_server]
+impl Ping {
+    /// `GenServer.call(ping, {:ping, text})`.
+    #[call]
+    fn ping(&mut self, text: String) -> Answer {
+        Answer::Pong(Said::Ping(text))
+    }
+}
+
+/// What `sink` takes: `{:hello, pid}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Greeting {
+    Hello(Pid),
+}
+
+/// Answers each `{:hello, pid}` with `{:hello, own_pid}`.
+async fn sink(mut ctx: Ctx<Greeting>) {
+    loop {
+        if let Signal::Message(Greeting::Hello(from)) = ctx.recv().await {
+            println!("--- hello from {from}");
+            let _ = ctx.send(from, Greeting::Hello(ctx.pid().clone()));
+        }
+    }
+}
+
+/// An Elixir GenServer as locus calls it: `Echo` answers `{:echo, text}` with `text`.
+struct ElixirEcho;
+
+/// `{:echo, text}`.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum EchoCall {
+    Echo(String),
+}
+
+impl GenServer for ElixirEcho {
+    type Call = EchoCall;
+    type Reply = String;
+    type Cast = ();
+    type Info = ();
+
+    fn remote() -> Option<RemoteCodec<Self>> {
+        Some(RemoteCodec::serde())
+    }
+}
+
+async fn command(node: &Node, words: &[&str]) -> String {
+    let timeout = Duration::from_secs(5);
+    let peer = |n: &str| n.parse::<NodeName>().map_err(|e| e.to_string());
+    match words {
+        ["nodes"] => {
+            let names: Vec<String> = node.nodes().iter().map(ToString::to_string).collect();
+            format!("nodes [{}]", names.join(", "))
+        }
+        ["connect", n] => match node.connect(n).await {
+            Ok(()) => format!("connected {n}"),
+            Err(e) => format!("cannot connect {n}: {e}"),
+        },
+        ["echo", n, text @ ..] => match peer(n) {
+            Ok(n) => {
+                let echo = Client::<ElixirEcho>::new(node, ("Elixir.Echo", &n));
+                match echo
+                    .call_timeout(EchoCall::Echo(text.join(" ")), timeout)
+                    .await
+                {
+                    Ok(reply) => format!("echo {reply}"),
+                    Err(e) => format!("echo failed: {e}"),
+                }
+            }
+            Err(e) => e,
+        },
+        ["upcase", n, text @ ..] => match peer(n) {
+            Ok(n) => {
+                let r: Result<String, _> = node
+                    .rpc()
+                    .call(&n, "Elixir.String.upcase", (text.join(" "),), timeout)
+                    .await;
+                match r {
+                    Ok(s) => format!("upcase {s}"),
+                    Err(e) => format!("upcase failed: {e}"),
+                }
+            }
+            Err(e) => e,
+        },
+        _ => "commands: nodes | connect NODE | echo NODE TEXT | upcase NODE TEXT".into(),
+    }
+}
+
+#[derive(Parser)]
+struct Args {
+    #[command(flatten)]
+    node: common::NodeOpts,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    // This example is the bridge: Erlang distribution is on unless the settings say off.
+    let prepared = common::prepare_with(&args.node, &[("erlang_dist", "true")]).await?;
+    let node = prepared.node.clone();
+    Ping::start(&node, Ping).register("ping").await?;
+    let sink = node.spawn(sink);
+    node.register("sink", sink.pid())?;
+    node.rpc()
+        .register("math.add", |_node: Node, (a, b): (i64, i64)| async move {
+            Ok::<_, String>(a + b)
+        });
+    let _cluster = prepared.join().await?;
+    println!("ready {}", node.name());
+    common::commands(|words| {
+        let node = &node;
+        async move {
+            let words: Vec<&str> = words.iter().map(String::as_str).collect();
+            println!("{}", command(node, &words).await);
+        }
+    })
+    .await;
+    node.shutdown().await;
+    Ok(())
+}
