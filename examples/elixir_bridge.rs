@@ -16,6 +16,8 @@
 //! And at its prompt:
 //! - `nodes`: `Node.list` as locus sees it (BEAM and locus nodes alike).
 //! - `connect NODE`: `Node.connect/1`.
+//! - `ping NODE TEXT`: calls `ping` on `NODE` (this example on a locus node, or an Elixir
+//!   GenServer registered as `:ping` that answers the same) and prints the answer.
 //! - `echo NODE TEXT`: calls the Elixir GenServer registered as `Echo` on `NODE` with
 //!   `{:echo, TEXT}` and prints its reply (see README, "Locus in an Elixir cluster").
 //! - `upcase NODE TEXT`: `String.upcase(TEXT)` run on `NODE` through rpc.
@@ -106,6 +108,14 @@ async fn command(node: &Node, words: &[&str]) -> String {
             Ok(()) => format!("connected {n}"),
             Err(e) => format!("cannot connect {n}: {e}"),
         },
+        ["ping", n, text @ ..] => match peer(n) {
+            // Any node's `ping`: this example's on a locus node, or an Elixir one.
+            Ok(n) => match Ping::client(node, ("ping", &n)).ping(text.join(" ")).await {
+                Ok(Answer::Pong(Said::Ping(t))) => format!("ping {{:pong, {{:ping, {t:?}}}}}"),
+                Err(e) => format!("ping failed: {e}"),
+            },
+            Err(e) => e,
+        },
         ["echo", n, text @ ..] => match peer(n) {
             Ok(n) => {
                 let echo = Client::<ElixirEcho>::new(node, ("Elixir.Echo", &n));
@@ -132,7 +142,8 @@ async fn command(node: &Node, words: &[&str]) -> String {
             }
             Err(e) => e,
         },
-        _ => "commands: nodes | connect NODE | echo NODE TEXT | upcase NODE TEXT".into(),
+        _ => "commands: nodes | connect NODE | ping NODE TEXT | echo NODE TEXT | upcase NODE TEXT"
+            .into(),
     }
 }
 

@@ -64,6 +64,7 @@ pub(crate) async fn prepare_with(
     opts: &NodeOpts,
     defaults: &[(&str, &str)],
 ) -> Result<Prepared, Box<dyn std::error::Error>> {
+    log_to_stderr();
     let mut config = Config::load(opts.config.as_deref())?;
     for (key, value) in defaults {
         if config.get(key).is_none() {
@@ -96,6 +97,17 @@ pub(crate) async fn prepare_with(
     }
     let node = config.node_builder()?.start().await?;
     Ok(Prepared { node, config })
+}
+
+/// Logs warnings (or what `LOCUS_LOG` asks for, e.g. `LOCUS_LOG=info`) to standard error,
+/// as the `locus` command does.
+fn log_to_stderr() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LOCUS_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 /// Lines typed on standard input, one at a time.

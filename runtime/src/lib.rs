@@ -23,6 +23,7 @@ mod supervisor;
 
 mod kernel;
 
+mod beam_mesh;
 mod global;
 pub mod introspect;
 #[cfg(feature = "observer")]

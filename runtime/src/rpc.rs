@@ -60,6 +60,7 @@ use crate::etf::{self, Atom, Term};
 use crate::gen_server::{
     CallError, Client, Flow, GenServer, RemoteCodec, ReplyHandle, ServerCtx, StartError,
 };
+use crate::kernel::beam::{Rex, RexRequest};
 use crate::kernel::{Service, ensure_started};
 use crate::node::{Node, NodeName};
 use crate::process::panic_message_of;
@@ -367,23 +368,6 @@ fn erlang_args<A: DeserializeOwned>(list: &[u8]) -> Result<A, RpcError> {
         }
     }
     Err(first_error.map_or_else(|| RpcError::BadArgs("no arguments".into()), bad))
-}
-
-/// `rex`, the rpc server of every BEAM node, as locus calls it: `{call, M, F, Args, user}`
-/// answered with the value or `{badrpc, Reason}`, and `{cast, M, F, Args, user}`.
-struct Rex;
-
-type RexRequest = (Atom, Atom, Atom, Term, Atom);
-
-impl GenServer for Rex {
-    type Call = RexRequest;
-    type Reply = Term;
-    type Cast = RexRequest;
-    type Info = ();
-
-    fn remote() -> Option<RemoteCodec<Self>> {
-        Some(RemoteCodec::serde())
-    }
 }
 
 /// What `rex` is asked to run: `"m.f"` split at its last dot (`"Elixir.String.upcase"` is

@@ -15,6 +15,7 @@ const DEFAULT: &[Service] = &[
     crate::pubsub::SERVICE,
     crate::global::SERVICE,
     crate::introspect::SERVICE,
+    crate::beam_mesh::SERVICE,
 ];
 
 impl Node {

@@ -40,3 +40,144 @@ pub(crate) fn eval(erl: &PathBuf, exprs: &str) -> String {
     );
     text
 }
+
+/// Where the BEAM and locus nodes of a test look each other up: the real `epmd` on 4369
+/// (started here if it is not running), or the port mapper a locus node embeds, on a port
+/// of the test's own (BEAM nodes are pointed at it with `ERL_EPMD_PORT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mapper {
+    Epmd,
+    Locus(u16),
+}
+
+impl Mapper {
+    /// The real `epmd`, running.
+    pub(crate) fn epmd() -> Mapper {
+        let started = Command::new("epmd").arg("-daemon").status();
+        assert!(
+            started.is_ok_and(|s| s.success()),
+            "epmd -daemon failed to start"
+        );
+        Mapper::Epmd
+    }
+
+    /// A locus port mapper on a fresh port (the first locus node of the test starts it).
+    pub(crate) fn locus() -> Mapper {
+        Mapper::Locus(super::free_port())
+    }
+
+    pub(crate) fn port(self) -> u16 {
+        match self {
+            Mapper::Epmd => 4369,
+            Mapper::Locus(p) => p,
+        }
+    }
+
+    /// Points a BEAM command at this port mapper.
+    pub(crate) fn apply(self, cmd: &mut Command) {
+        cmd.env("ERL_EPMD_PORT", self.port().to_string());
+    }
+}
+
+/// A node name unique to this test process: `{prefix}{pid}@127.0.0.1`.
+pub(crate) fn unique(prefix: &str) -> String {
+    format!("{prefix}{}@127.0.0.1", std::process::id())
+}
+
+/// What an Elixir node of the tests runs: `Ping` (registered `:ping`, answering
+/// `{:ping, t}` with `{:pong, {:ping, t}}`, as the locus example does) and `Echo` (answering
+/// `{:echo, t}` with `t`), node events printed as `event ...`, then each line of standard
+/// input evaluated and its value printed as `=> ...`.
+const REPL: &str = r#"
+defmodule Ping do
+  use GenServer
+  def init(x), do: {:ok, x}
+  def handle_call({:ping, t}, _from, s), do: {:reply, {:pong, {:ping, t}}, s}
+end
+defmodule Echo do
+  use GenServer
+  def init(x), do: {:ok, x}
+  def handle_call({:echo, t}, _from, s), do: {:reply, t, s}
+end
+{:ok, _} = GenServer.start(Ping, nil, name: :ping)
+{:ok, _} = GenServer.start(Echo, nil, name: Echo)
+spawn(fn ->
+  :net_kernel.monitor_nodes(true, [:nodedown_reason])
+  Stream.repeatedly(fn -> receive do m -> IO.puts("event " <> inspect(m)) end end) |> Stream.run()
+end)
+IO.puts("ready")
+Stream.repeatedly(fn -> IO.gets("") end)
+|> Stream.take_while(&is_binary/1)
+|> Enum.each(fn line ->
+  v = try do
+    {v, _} = Code.eval_string(line)
+    v
+  rescue
+    e -> {:raised, e}
+  catch
+    k, r -> {k, r}
+  end
+  IO.puts("=> " <> inspect(v, limit: :infinity))
+end)
+"#;
+
+/// An Elixir node (an OS process, killed when dropped) driven line by line.
+pub(crate) struct BeamNode {
+    pub(crate) name: String,
+    pub(crate) os: super::os::OsNode,
+}
+
+impl BeamNode {
+    /// Starts `elixir --name NAME --cookie COOKIE` on `mapper` (with `erl_flags` for the
+    /// runtime, e.g. `-kernel net_ticktime 4`) and waits until it is ready.
+    pub(crate) fn start(
+        elixir: &PathBuf,
+        name: &str,
+        cookie: &str,
+        mapper: Mapper,
+        erl_flags: &str,
+    ) -> BeamNode {
+        let mut cmd = Command::new(elixir);
+        cmd.args(["--name", name, "--cookie", cookie]);
+        if !erl_flags.is_empty() {
+            cmd.args(["--erl", erl_flags]);
+        }
+        cmd.args(["-e", REPL]);
+        mapper.apply(&mut cmd);
+        let mut os = super::os::OsNode::spawn(name, cmd);
+        os.expect("ready");
+        BeamNode {
+            name: name.to_owned(),
+            os,
+        }
+    }
+
+    /// Evaluates one line of Elixir there and returns its value, inspected.
+    pub(crate) fn eval(&mut self, code: &str) -> String {
+        assert!(!code.contains('\n'), "one line at a time");
+        self.os.send_line(code);
+        let line = self
+            .os
+            .expect_line("=> (an evaluated value)", |l| l.starts_with("=> "));
+        line["=> ".len()..].to_owned()
+    }
+
+    /// Evaluates `code` until its value is `want`, for at most the test deadline.
+    pub(crate) fn eval_until(&mut self, code: &str, want: &str) {
+        let start = std::time::Instant::now();
+        loop {
+            let got = self.eval(code);
+            if got == want {
+                return;
+            }
+            assert!(
+                start.elapsed() < super::DEADLINE,
+                "{}: `{code}` was {got}, not {want}, for {:?}",
+                self.name,
+                super::DEADLINE
+            );
+            // A poll interval between two questions, not a wait for the event.
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+}

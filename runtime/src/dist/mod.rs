@@ -383,6 +383,11 @@ impl Node {
         self.dist().is_some()
     }
 
+    /// Whether this node meshes with BEAM nodes: distributed, visible, with `erlang_dist`.
+    pub(crate) fn meshes_with_beam(&self) -> bool {
+        self.dist().is_some_and(|d| d.config.erlang && !d.me.hidden)
+    }
+
     /// The port distribution listens on, if distributed.
     pub fn listen_port(&self) -> Option<u16> {
         self.dist().map(|d| d.me.listen_port)

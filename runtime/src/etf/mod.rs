@@ -77,6 +77,7 @@ pub(crate) mod write {
     pub(crate) use super::encode::{atom, int, pid_parts, reference_parts, tuple_header};
 }
 pub use ser::to_vec;
+pub(crate) use ser::wrap_in_variant_of;
 pub(crate) use ser::{write_term, write_term_bare};
 pub use term::{Atom, ErlPid, ErlPort, ErlRef, Term};
 

@@ -5,7 +5,7 @@
 use serde::ser::{self, Serialize};
 
 use super::encode::{self, atom};
-use super::term::{Atom, ErlPid};
+use super::term::{Atom, ErlPid, Term};
 use super::{EtfError, VERSION, magic, tag};
 
 /// Encodes `value` (with the version byte 131), by the mapping of the module docs.
@@ -46,6 +46,38 @@ pub(crate) fn write_term_bare<T: Serialize + ?Sized>(
         out.truncate(start);
     }
     r
+}
+
+/// `{Tag, content}` (a term, no version byte), `Tag` the variant of `like` (an enum value:
+/// `{tag, ...}` or the atom `tag` in its term form): how a reply that came as its variant's
+/// content (see `write_term_bare`) is read back into the reply enum.
+pub(crate) fn wrap_in_variant_of<T: Serialize + ?Sized>(
+    like: &T,
+    content: &[u8],
+) -> Result<Vec<u8>, EtfError> {
+    let mut probe = Vec::new();
+    write_term(like, &mut probe)?;
+    let tag = match super::decode_term(&probe)? {
+        Term::Atom(a) => a,
+        Term::Tuple(items) => match items.into_iter().next() {
+            Some(Term::Atom(a)) => a,
+            _ => {
+                return Err(EtfError::Custom(
+                    "the request is not an enum variant".into(),
+                ));
+            }
+        },
+        _ => {
+            return Err(EtfError::Custom(
+                "the request is not an enum variant".into(),
+            ));
+        }
+    };
+    let mut out = Vec::with_capacity(content.len() + tag.as_str().len() + 4);
+    super::encode::tuple_header(&mut out, 2)?;
+    super::encode::atom(&mut out, tag.as_str());
+    out.extend_from_slice(content);
+    Ok(out)
 }
 
 struct Ser<'a> {

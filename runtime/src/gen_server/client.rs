@@ -8,7 +8,7 @@ use super::RemoteCodec;
 use super::{CallError, GenServer, ReplyHandle, ServerMsg};
 use crate::node::{DeliverTo, Node, RemoteTarget};
 use crate::process::{
-    Dest, ExitReason, Payload, Pid, SendError, WireBytes, WireKind, current_pid_id,
+    Dest, ExitReason, Format, Payload, Pid, SendError, WireBytes, WireKind, current_pid_id,
 };
 
 /// How long [`Client::call`] waits for a reply unless told otherwise (OTP's 5000 ms).
@@ -136,6 +136,14 @@ impl<S: GenServer> Client<S> {
             (codec.call_payload)(&request),
         )?;
         match self.node.deadlines().timeout(timeout, pending).await {
+            Ok(Ok((Format::Etf, bytes))) if codec.bare_replies => {
+                // A BEAM server answers the variant's content: the reply enum's variant is
+                // the one named like the request's.
+                let wrapped = (codec.wrap_reply)(&request, &bytes)
+                    .map_err(|e| CallError::BadType(format!("reply did not decode: {e}")))?;
+                (codec.decode_reply)(WireBytes::etf(&wrapped))
+                    .map_err(|e| CallError::BadType(format!("reply did not decode: {e}")))
+            }
             Ok(Ok((format, bytes))) => (codec.decode_reply)(WireBytes {
                 format,
                 bytes: &bytes,

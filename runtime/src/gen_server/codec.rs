@@ -13,6 +13,7 @@ type PayloadFn<T> = fn(&T) -> &dyn Payload;
 /// Hands a reply to `send` as the payload it crosses as.
 pub(crate) type ReplyWith<T> = fn(&T, &mut dyn FnMut(&dyn Payload));
 type DecodeFn<T> = fn(WireBytes<'_>) -> Result<T, String>;
+type WrapFn<T> = fn(&T, &[u8]) -> Result<Vec<u8>, String>;
 
 /// The wire form of a GenServer's calls, replies, casts and infos: how other nodes reach it.
 ///
@@ -53,6 +54,11 @@ pub struct RemoteCodec<S: GenServer> {
     pub(crate) decode_cast: DecodeFn<S::Cast>,
     pub(crate) info_payload: PayloadFn<S::Info>,
     pub(crate) decode_info: DecodeFn<S::Info>,
+    /// Whether replies cross to the BEAM as their variant's content (see
+    /// [`bare_replies`](Self::bare_replies)).
+    pub(crate) bare_replies: bool,
+    /// A bare reply to a request, as the term of the reply enum's variant named like it.
+    pub(crate) wrap_reply: WrapFn<S::Call>,
 }
 
 impl<S: GenServer> Clone for RemoteCodec<S> {
@@ -95,14 +101,21 @@ where
             decode_cast: decode_value::<S::Cast>,
             info_payload: as_payload::<S::Info>,
             decode_info: decode_value::<S::Info>,
+            bare_replies: false,
+            wrap_reply: |request, content| {
+                crate::etf::wrap_in_variant_of(request, content).map_err(|e| e.to_string())
+            },
         }
     }
 
     /// Replies to an Erlang caller are the content of the reply's enum variant, not the
     /// variant: a `Reply::Add(6)` reaches Elixir as `6` (the `#[gen_server]` macro's reply
     /// enums have one variant per call, whose tag the caller does not need). Between locus
-    /// nodes replies are unchanged.
+    /// nodes replies are unchanged. A locus client of such a server calling a BEAM process
+    /// reads its answer back into the variant named like the request's (`{:add, 5}`
+    /// answered `6` is `Reply::Add(6)`).
     pub fn bare_replies(mut self) -> Self {
+        self.bare_replies = true;
         self.reply_with = |reply, send| send(&BareVariant(reply));
         self
     }

@@ -2,6 +2,7 @@
 //! settings, distribution starts, then net_kernel and the services the builder was given
 //! (see `service`).
 
+pub(crate) mod beam;
 mod boot;
 mod builder;
 mod net_kernel;

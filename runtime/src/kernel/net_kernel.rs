@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::gen_server::{Flow, GenServer, RemoteCodec, ReplyHandle, ServerCtx};
+use super::beam;
+use crate::etf::{Atom, Term};
+use crate::gen_server::{Client, Flow, GenServer, RemoteCodec, ReplyHandle, ServerCtx};
 use crate::node::{Node, NodeName};
 use crate::process::CallError;
 
@@ -65,6 +67,16 @@ impl Node {
         if self.connect(peer).await.is_err() {
             return false;
         }
+        if self.peer_is_erlang(peer) {
+            // A BEAM node: `net_adm:ping/1`'s own question.
+            let (Ok(is_auth), Ok(me)) = (Atom::new("is_auth"), Atom::new(self.name().as_str()))
+            else {
+                return false;
+            };
+            let kernel = Client::<beam::NetKernel>::new(self, (NAME, peer));
+            return matches!(kernel.call_timeout((is_auth, me), PING_TIMEOUT).await,
+                Ok(yes) if yes.as_str() == "yes");
+        }
         let kernel = NetKernel::client(self, (NAME, peer)).timeout(PING_TIMEOUT);
         matches!(kernel.call(Request::Ping).await, Ok(Reply::Pong(n)) if &n == peer)
     }
@@ -75,6 +87,9 @@ impl Node {
     ///
     /// [`CallError`] if `peer` cannot be reached or does not answer.
     pub async fn nodes_of(&self, peer: &NodeName) -> Result<Vec<NodeName>, CallError> {
+        if self.peer_is_erlang(peer) {
+            return self.beam_nodes_of(peer).await;
+        }
         match NetKernel::client(self, (NAME, peer))
             .call(Request::Nodes)
             .await?
@@ -82,5 +97,31 @@ impl Node {
             Reply::Nodes(n) => Ok(n),
             Reply::Pong(_) => Err(CallError::BadType("unexpected reply".into())),
         }
+    }
+
+    /// `erlang:nodes()` on a BEAM node, through its `rex`.
+    async fn beam_nodes_of(&self, peer: &NodeName) -> Result<Vec<NodeName>, CallError> {
+        let atom = |a: &str| Atom::new(a).map_err(|e| CallError::BadType(e.to_string()));
+        let request = (
+            atom("call")?,
+            atom("erlang")?,
+            atom("nodes")?,
+            Term::List(Vec::new()),
+            atom("user")?,
+        );
+        let answer = Client::<beam::Rex>::new(self, ("rex", peer))
+            .call(request)
+            .await?;
+        let Term::List(names) = answer else {
+            return Err(CallError::BadType(format!(
+                "erlang:nodes() answered {answer}"
+            )));
+        };
+        let mut nodes: Vec<NodeName> = names
+            .iter()
+            .filter_map(|t| t.as_atom().and_then(|a| NodeName::new(a).ok()))
+            .collect();
+        nodes.sort();
+        Ok(nodes)
     }
 }

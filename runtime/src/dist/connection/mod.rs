@@ -142,6 +142,9 @@ pub(crate) struct Conn {
 /// The largest output or input buffer kept while a connection is idle.
 const MAX_IDLE_BUFFER: usize = 1024 * 1024;
 
+/// The longest a connection to a BEAM node stays silent (see [`Conn::spawn_io`]).
+const ERLANG_TICK_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Frames and bytes through one connection (ticks included).
 #[derive(Debug, Default)]
 pub(crate) struct ConnStats {
@@ -375,6 +378,13 @@ impl Conn {
         tick_time: Duration,
         tick_interval: Duration,
     ) {
+        // A BEAM peer's tick time is its own (`net_ticktime`, as low as a few seconds) and
+        // the handshake does not tell it: a tick each second keeps any setting content.
+        let tick_interval = if self.erlang.load(Ordering::SeqCst) {
+            tick_interval.min(ERLANG_TICK_INTERVAL)
+        } else {
+            tick_interval
+        };
         tokio::spawn(self.clone().write_loop(writer, tick_time, tick_interval));
         if self.erlang.load(Ordering::SeqCst) {
             tokio::spawn(self.clone().erlang_read_loop(reader, node.clone()));
