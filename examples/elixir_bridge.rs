@@ -8,7 +8,7 @@
 //!
 //! What it offers the Elixir side:
 //! - `ping`, a `#[gen_server]`: `GenServer.call({:ping, :"locus@127.0.0.1"}, {:ping, "hi"})`
-//!   answers `{:pong, {:ping, "hi"}}`.
+//!   answers `{:pong, {:ping, "hi"}}`; `GenServer.cast(.., {:note, "x"})` prints `--- note x`.
 //! - `sink`, a plain process: `send({:sink, :"locus@127.0.0.1"}, {:hello, self()})` gets
 //!   `{:hello, sink_pid}` back.
 //! - `math.add`, an rpc function: `:rpc.call(:"locus@127.0.0.1", :math, :add, [1, 2])` is `3`.
@@ -55,6 +55,12 @@ impl Ping {
     #[call]
     fn ping(&mut self, text: String) -> Answer {
         Answer::Pong(Said::Ping(text))
+    }
+
+    /// `GenServer.cast(ping, {:note, text})`: printed.
+    #[cast]
+    fn note(&mut self, text: String) {
+        println!("--- note {text}");
     }
 }
 

@@ -146,6 +146,59 @@ fn an_elixir_node_calls_sends_and_runs_rpc_on_locus() {
     });
 }
 
+/// `GenServer.cast` reaches a `#[cast]` handler; a message that does not fit a process's
+/// type is dropped (the process carries on and the connection stays up).
+#[test]
+fn casts_arrive_and_a_message_that_does_not_fit_is_dropped() {
+    on_both(|mapper, _, elixir| {
+        let l = unique("l5_");
+        let mut bridge = bridge(&l, mapper, &[], &[]);
+        let mut e = BeamNode::start(elixir, &unique("t5_"), COOKIE, mapper, "");
+        assert_eq!(
+            e.eval(&format!(
+                "GenServer.cast({{:ping, :\"{l}\"}}, {{:note, \"x\"}})"
+            )),
+            ":ok"
+        );
+        bridge.expect("--- note x");
+        e.eval(&format!(
+            "send({{:sink, :\"{l}\"}}, {{:not_a_greeting, 1, 2}})"
+        ));
+        e.eval(&format!(
+            "GenServer.cast({{:ping, :\"{l}\"}}, [:not, :a, :cast])"
+        ));
+        let echoed = e.eval(&format!(
+            "(send({{:sink, :\"{l}\"}}, {{:hello, self()}}); receive do {{:hello, p}} -> node(p) after 2000 -> :none end)"
+        ));
+        assert_eq!(echoed, format!(":\"{l}\""));
+        assert_eq!(e.eval("Node.list()"), format!("[:\"{l}\"]"));
+    });
+}
+
+/// `locus ping` and `locus nodes` against a BEAM node.
+#[test]
+fn the_cli_pings_and_lists_a_beam_node() {
+    on_both(|mapper, _, elixir| {
+        let l = unique("l3_");
+        let _bridge = bridge(&l, mapper, &[], &[]);
+        let t = unique("t3_");
+        let mut e = BeamNode::start(elixir, &t, COOKIE, mapper, "");
+        assert_eq!(e.eval(&format!("Node.connect(:\"{l}\")")), "true");
+        let port = mapper.port().to_string();
+        let run = |args: &[&str]| {
+            let out = locus()
+                .args(args)
+                .args(["--cookie", COOKIE, "--epmd-port", &port])
+                .output()
+                .expect("locus runs");
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        };
+        assert_eq!(run(&["ping", &t]), "pong");
+        assert_eq!(run(&["nodes", &t]), l);
+        assert_eq!(run(&["ping", &unique("nobody_")]), "pang");
+    });
+}
+
 /// Row 7: `kill -9` of the locus node: the Elixir monitor fires `:noconnection` and
 /// `monitor_nodes` reports `connection_closed`.
 #[test]

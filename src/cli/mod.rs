@@ -509,9 +509,11 @@ pub(crate) async fn tool_node(target: &NodeName, common: &Common) -> Result<Node
         u32::from_be_bytes(b),
         target.host()
     );
+    // It speaks Erlang distribution too, so `locus ping` and `locus nodes` reach BEAM nodes.
     let mut builder = Node::builder()
         .name(name)
         .hidden(true)
+        .erlang_dist(true)
         .epmd_port(common.epmd_port);
     if let Some(c) = &common.cookie {
         builder = builder.cookie(c);

@@ -415,7 +415,8 @@ impl NodeBuilder {
         }
         config.erlang = self.erlang_dist;
         config.protocol = self.dist_protocol;
-        if config.erlang && config.cookie.len() < 20 {
+        // Hidden nodes are tools and observers: the cluster's cookie is not theirs to choose.
+        if config.erlang && !self.hidden && config.cookie.len() < 20 {
             tracing::warn!(
                 "erlang_dist is on with a cookie of {} characters: BEAM peers prove it with MD5, which one sniffed handshake lets an attacker attack offline; use 20 or more random characters",
                 config.cookie.len()

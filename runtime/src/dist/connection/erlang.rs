@@ -312,6 +312,7 @@ impl Conn {
 
     fn erl_dispatch(self: &Arc<Self>, node: &Node, frame: &Bytes) -> Result<(), FrameError> {
         let (control, message) = control::parse(&frame[4..])?;
+        tracing::trace!(peer = %self.peer, ?control, message = ?message.map(etf::decode_term), "from a BEAM node");
         let reason_of = |given: Option<Term>| -> Result<ExitReason, FrameError> {
             let term = match (given, message) {
                 (Some(t), _) => t,
@@ -613,8 +614,8 @@ impl Conn {
         }
     }
 
-    /// A reply to a call of this node sent without an alias: `{Ref, Reply}` to the caller's
-    /// pid, `Ref` the call's. True if it was one.
+    /// A reply to a call of this node sent to the caller's pid rather than its alias:
+    /// `{Tag, Reply}`, `Tag` the call's reference or `[alias | Ref]`. True if it was one.
     fn erl_reply_without_alias(&self, frame: &Bytes, message: &[u8]) -> bool {
         let [etf::tag::SMALL_TUPLE, 2, rest @ ..] = message else {
             return false;
@@ -622,8 +623,16 @@ impl Conn {
         let Ok(n) = etf::term_len(rest) else {
             return false;
         };
-        let Ok(Term::Ref(r)) = etf::decode_term(&rest[..n]) else {
-            return false;
+        // `Ref`, or `[alias | Ref]` sent to the pid (`net_kernel` answers so).
+        let r = match etf::decode_term(&rest[..n]) {
+            Ok(Term::Ref(r)) => r,
+            Ok(Term::Improper(head, tail)) if matches!(head.as_slice(), [Term::Atom(a)] if a.as_str() == "alias") => {
+                match *tail {
+                    Term::Ref(r) => r,
+                    _ => return false,
+                }
+            }
+            _ => return false,
         };
         let Some(OurRef::Call(c)) = control::our_ref(&r, &self.me, self.creation) else {
             return false;
