@@ -294,3 +294,50 @@ async fn a_locus_client_gets_the_usual_errors_and_big_messages_cross() {
         Err(CallError::NodeDown(_))
     ));
 }
+
+/// Fixed ports and no port mapper (`-erl_epmd_port P -start_epmd false` on the BEAM,
+/// `dist_port` on locus): with `dist_protocol = erlang` locus dials the BEAM node without
+/// asking anyone what it speaks, and the BEAM node dials locus (who tells by its first
+/// bytes). Two loopback addresses give both the same port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fixed_ports_without_a_port_mapper() {
+    let Some(elixir) = beam::elixir() else {
+        return;
+    };
+    let port = support::free_port();
+    let node = Node::builder()
+        .name(unique("fixl_"))
+        .cookie(COOKIE)
+        .listen("127.0.0.1".parse().unwrap())
+        .dist_port(port)
+        .erlang_dist(true)
+        .dist_protocol(locus::DistProtocol::Erlang)
+        .start()
+        .await
+        .expect("the locus node starts");
+    let name = format!("fixe_{}@127.0.0.2", std::process::id());
+    let flags = format!(
+        "-kernel inet_dist_use_interface {{127,0,0,2}} -erl_epmd_port {port} -start_epmd false"
+    );
+    let beam_name = name.clone();
+    let beam = tokio::task::spawn_blocking(move || {
+        BeamNode::start(&elixir, &beam_name, COOKIE, Mapper::Epmd, &flags)
+    })
+    .await
+    .unwrap();
+    within("dialling the BEAM node", node.connect(&name))
+        .await
+        .expect("connects without a port mapper");
+    assert!(node.ping(&name.parse().unwrap()).await);
+    let me = node.name().to_string();
+    let (beam, nodes) = eval(beam, "Node.list()".into()).await;
+    assert_eq!(nodes, format!("[:\"{me}\"]"));
+    // And the other way: the BEAM node dials locus after a disconnect.
+    assert!(node.disconnect(&name.parse().unwrap()));
+    let (_beam, up) = eval(beam, format!("Node.connect(:\"{me}\")")).await;
+    assert_eq!(up, "true");
+    support::eventually("listed again", || {
+        node.nodes().iter().any(|p| p.as_str() == name)
+    })
+    .await;
+}
