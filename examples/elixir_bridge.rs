@@ -21,6 +21,7 @@
 //! - `echo NODE TEXT`: calls the Elixir GenServer registered as `Echo` on `NODE` with
 //!   `{:echo, TEXT}` and prints its reply (see README, "Locus in an Elixir cluster").
 //! - `upcase NODE TEXT`: `String.upcase(TEXT)` run on `NODE` through rpc.
+//! - `bench NODE CALLS BYTES`: call latency to `NODE`'s `ping` (p50 and p99, µs).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -46,8 +47,11 @@ enum Answer {
     Pong(Said),
 }
 
-/// The ping server (no state).
-struct Ping;
+/// The ping server: how many `count` casts it has had.
+#[derive(Default)]
+struct Ping {
+    counted: u64,
+}
 
 #[gen_server]
 impl Ping {
@@ -61,6 +65,18 @@ impl Ping {
     #[cast]
     fn note(&mut self, text: String) {
         println!("--- note {text}");
+    }
+
+    /// `GenServer.cast(ping, {:count, payload})`: counted (for `benches/beam_side_by_side.sh`).
+    #[cast]
+    fn count(&mut self, _payload: serde_bytes::ByteBuf) {
+        self.counted += 1;
+    }
+
+    /// `GenServer.call(ping, :counted)`: the casts counted so far.
+    #[call]
+    fn counted(&mut self) -> u64 {
+        self.counted
     }
 }
 
@@ -148,9 +164,35 @@ async fn command(node: &Node, words: &[&str]) -> String {
             }
             Err(e) => e,
         },
-        _ => "commands: nodes | connect NODE | ping NODE TEXT | echo NODE TEXT | upcase NODE TEXT"
+        ["bench", n, calls, size] => match (peer(n), calls.parse(), size.parse()) {
+            (Ok(n), Ok(calls), Ok(size)) => bench(node, &n, calls, size).await,
+            _ => "usage: bench NODE CALLS BYTES".into(),
+        },
+        _ => "commands: nodes | connect NODE | ping NODE TEXT | echo NODE TEXT | upcase NODE TEXT \
+              | bench NODE CALLS BYTES"
             .into(),
     }
+}
+
+/// `bench NODE CALLS BYTES`: calls `ping` on NODE with a BYTES-long text, one after the
+/// other, and prints the latency's p50 and p99 in microseconds.
+async fn bench(node: &Node, peer: &NodeName, calls: usize, size: usize) -> String {
+    let ping = Ping::client(node, ("ping", peer));
+    let text = "x".repeat(size);
+    let mut took = Vec::with_capacity(calls);
+    for i in 0..calls.max(1) + calls / 10 {
+        let start = std::time::Instant::now();
+        if let Err(e) = ping.ping(text.clone()).await {
+            return format!("bench failed: {e}");
+        }
+        // The first tenth warms up.
+        if i >= calls / 10 {
+            took.push(start.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    took.sort_by(f64::total_cmp);
+    let at = |q: f64| took[((took.len() as f64 * q) as usize).min(took.len() - 1)];
+    format!("bench p50={:.1} p99={:.1}", at(0.5), at(0.99))
 }
 
 #[derive(Parser)]
@@ -165,7 +207,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // This example is the bridge: Erlang distribution is on unless the settings say off.
     let prepared = common::prepare_with(&args.node, &[("erlang_dist", "true")]).await?;
     let node = prepared.node.clone();
-    Ping::start(&node, Ping).register("ping").await?;
+    Ping::start(&node, Ping::default()).register("ping").await?;
     let sink = node.spawn(sink);
     node.register("sink", sink.pid())?;
     node.rpc()
