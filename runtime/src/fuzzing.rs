@@ -153,6 +153,56 @@ pub fn handshake_initiate(data: &[u8]) {
     }
 }
 
+/// Erlang distribution frames (the bytes after a frame's length): the control message, and
+/// the shape (`$gen_call`, `$gen_cast`, plain) of the message after it.
+pub fn erlang_frames(data: &[u8]) {
+    use crate::dist::erlang::control;
+    if let Ok((_, Some(message))) = control::parse(data) {
+        let _ = control::shape(message);
+    }
+    let _ = control::shape(data);
+}
+
+/// Erlang's handshake, both sides, from messages framed by a one-byte length (each side is
+/// fed every message in turn, whatever its state).
+pub fn erlang_handshake(data: &[u8]) {
+    use crate::dist::erlang::handshake::{ErlAcceptor, ErlInitiator, ErlMe};
+    let (Ok(name), Ok(peer)) = (
+        NodeName::new("me@127.0.0.1"),
+        NodeName::new("peer@127.0.0.1"),
+    ) else {
+        return;
+    };
+    let me = ErlMe {
+        name,
+        creation: 1,
+        hidden: false,
+    };
+    let mut msgs = Vec::new();
+    let mut rest = data;
+    while let Some((&len, tail)) = rest.split_first() {
+        let len = usize::from(len).min(tail.len());
+        msgs.push(&tail[..len]);
+        rest = &tail[len..];
+    }
+    let mut acc = ErlAcceptor::new(me.clone(), b"cookie", 7);
+    if let Some(first) = msgs.first()
+        && acc.receive_name(first).is_ok()
+    {
+        let _ = acc.challenge();
+        for m in &msgs[1..] {
+            let _ = acc.receive_alive_answer(m);
+            let _ = acc.receive_reply(m);
+        }
+    }
+    let (mut init, _name) = ErlInitiator::new(me, b"cookie", peer, 11);
+    for m in &msgs {
+        let _ = init.receive_status(m);
+        let _ = init.receive_challenge(m);
+        let _ = init.receive_ack(m);
+    }
+}
+
 /// Port mapper requests (what its server reads) and replies (what its clients read).
 pub fn epmd(data: &[u8]) {
     let _ = proto::Request::decode(data);
@@ -267,6 +317,42 @@ pub fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         }
     }
 
+    // Erlang frames as this node writes them (without their length), and a handshake:
+    // the initiator's name, then the acceptor's status and challenge.
+    {
+        use crate::dist::erlang::control;
+        use crate::dist::erlang::handshake::{ErlAcceptor, ErlInitiator, ErlMe};
+        if let (Ok(me), Ok(peer)) = (
+            NodeName::new("me@127.0.0.1"),
+            NodeName::new("peer@127.0.0.1"),
+        ) {
+            let (a, b) = (Pid::new(me.clone(), 3, 1), Pid::new(peer.clone(), 4, 2));
+            let mut buf = Vec::new();
+            control::link(&mut buf, &a, &b);
+            if buf.len() > 4 {
+                out.push(("erlang_frames", buf[4..].to_vec()));
+            }
+            let erl_me = |name: NodeName| ErlMe {
+                name,
+                creation: 1,
+                hidden: false,
+            };
+            let (_init, name) = ErlInitiator::new(erl_me(peer), b"cookie", me.clone(), 11);
+            let acc = ErlAcceptor::new(erl_me(me), b"cookie", 7);
+            let challenge = acc.challenge();
+            let mut hs = Vec::new();
+            // The handshake module's messages carry their `u16` length; the bodies go here.
+            let body = |m: &[u8]| m.get(2..).unwrap_or_default().to_vec();
+            for m in [body(&name), b"sok".to_vec(), body(&challenge)] {
+                // Each message after its one-byte length (the target's framing).
+                let m = m.get(..m.len().min(255)).unwrap_or_default();
+                hs.push(m.len() as u8);
+                hs.extend_from_slice(m);
+            }
+            out.push(("erlang_handshake", hs));
+        }
+    }
+
     if let (Some(peer), Some(me)) = (identity("peer@127.0.0.1"), identity("me@127.0.0.1")) {
         // What an acceptor reads: the initiator's hello (the proof needs the challenge).
         let (_init, hello) = Initiator::new(peer, b"cookie", me.name.clone(), [1; 32]);
@@ -308,6 +394,8 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "epmd" => epmd(data),
         "gossip" => gossip(data),
         "etf" => etf(data),
+        "erlang_frames" => erlang_frames(data),
+        "erlang_handshake" => erlang_handshake(data),
         _ => return false,
     }
     true

@@ -136,20 +136,30 @@ impl Dist {
         }
     }
 
-    /// Whether the peer speaks Erlang distribution: its first message is a `u16` length and
-    /// `'N'` (or the old `'n'`), where a locus hello starts `00 00` and TLS `0x16`.
-    async fn speaks_erlang(&self, stream: &TcpStream) -> bool {
+    /// Which protocol the peer speaks, by its first bytes: Erlang distribution's first
+    /// message is a `u16` length and `'N'` (or the old `'n'`), where a locus hello starts
+    /// `00 00` and TLS `0x16`. `None` if it closed, or sent too little within the setup time
+    /// (a stalled handshake, closed as any other).
+    async fn sniff(&self, stream: &TcpStream) -> Option<Sniffed> {
         let deadline = tokio::time::Instant::now() + SETUP_TIME;
         let mut first = [0u8; 3];
         loop {
             match tokio::time::timeout_at(deadline, stream.peek(&mut first)).await {
                 Ok(Ok(3)) => break,
-                Ok(Ok(0) | Err(_)) | Err(_) => return false,
+                Ok(Ok(0) | Err(_)) | Err(_) => return None,
+                // TLS is known by its first byte; its records may come slowly.
+                Ok(Ok(_)) if first[0] != 0 => return Some(Sniffed::Other),
                 // Part of it: wait a moment for the rest (a peek does not wait for more).
                 Ok(Ok(_)) => tokio::time::sleep(std::time::Duration::from_millis(1)).await,
             }
         }
-        first[0] == 0 && first[1] != 0 && matches!(first[2], b'N' | b'n')
+        Some(
+            if first[0] == 0 && first[1] != 0 && matches!(first[2], b'N' | b'n') {
+                Sniffed::Erlang
+            } else {
+                Sniffed::Other
+            },
+        )
     }
 
     /// The accepting side of a connection attempt.
@@ -161,7 +171,11 @@ impl Dist {
             }
             return;
         }
-        if self.speaks_erlang(&stream).await {
+        let Some(sniffed) = self.sniff(&stream).await else {
+            tracing::debug!(%addr, "connection closed or timed out before its first message");
+            return;
+        };
+        if sniffed == Sniffed::Erlang {
             if !self.config.erlang {
                 if self.failure_changed(&addr.ip().to_string(), "erlang") {
                     tracing::warn!(%addr, "refused a connection from an Erlang/Elixir node: this node does not speak Erlang distribution (start it with erlang_dist to let BEAM nodes in)");
@@ -320,4 +334,13 @@ impl Dist {
             }
         })
     }
+}
+
+/// What the first bytes of an incoming connection say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sniffed {
+    /// Erlang distribution (a BEAM node).
+    Erlang,
+    /// The locus protocol, or TLS (which carries it).
+    Other,
 }

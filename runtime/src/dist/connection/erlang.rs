@@ -255,8 +255,7 @@ impl Conn {
                     self.stats.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
                 }
             }
-            loop {
-                let Some(prefix) = buf.get(..4) else { break };
+            while let Some(prefix) = buf.get(..4) {
                 let len = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
                 if len > self.max_frame {
                     let e = FrameError::TooLarge(len, self.max_frame);
@@ -786,7 +785,7 @@ impl ErlReplyTo {
         });
     }
 
-    fn send(&self, reply: &dyn Fn(&mut Vec<u8>) -> Result<(), EncodeError>) {
+    fn send(&self, reply: &control::WriteTerm<'_>) {
         let conn = &self.conn;
         let me = conn.node_pid();
         let max = conn.max_frame;

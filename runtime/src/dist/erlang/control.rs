@@ -149,6 +149,9 @@ pub(crate) enum Control {
     GroupLeader,
 }
 
+/// Writes a term (no version byte) into a frame being built: a message, a reason, a reply.
+pub(crate) type WriteTerm<'a> = dyn Fn(&mut Vec<u8>) -> Result<(), EncodeError> + 'a;
+
 fn bad(what: impl Into<String>) -> FrameError {
     FrameError::Malformed(what.into())
 }
@@ -519,11 +522,7 @@ impl<'b> ErlFrame<'b> {
 
     /// Appends the message term (if any) and seals the frame; on failure, or over `max`,
     /// the buffer is restored.
-    fn finish(
-        self,
-        max: usize,
-        message: Option<&dyn Fn(&mut Vec<u8>) -> Result<(), EncodeError>>,
-    ) -> Result<(), EncodeFrameError> {
+    fn finish(self, max: usize, message: Option<&WriteTerm<'_>>) -> Result<(), EncodeFrameError> {
         if let Some(write_message) = message {
             self.buf.push(etf::VERSION);
             if let Err(e) = write_message(self.buf) {
@@ -553,7 +552,7 @@ pub(crate) fn send(
     max: usize,
     from: &Pid,
     to: To<'_>,
-    message: &dyn Fn(&mut Vec<u8>) -> Result<(), EncodeError>,
+    message: &WriteTerm<'_>,
 ) -> Result<(), EncodeFrameError> {
     match to {
         To::Pid(p) => {
@@ -575,7 +574,7 @@ pub(crate) fn alias_send(
     max: usize,
     from: &Pid,
     alias: &ErlRef,
-    message: &dyn Fn(&mut Vec<u8>) -> Result<(), EncodeError>,
+    message: &WriteTerm<'_>,
 ) -> Result<(), EncodeFrameError> {
     let mut f = ErlFrame::begin(buf, 3, op::ALIAS_SEND);
     f.pid(from).erl_ref(alias);
@@ -663,7 +662,7 @@ pub(crate) fn monitor_exit_with(
     target: &Term,
     to: &Term,
     r: &ErlRef,
-    reason: &dyn Fn(&mut Vec<u8>) -> Result<(), EncodeError>,
+    reason: &WriteTerm<'_>,
 ) -> Result<(), EncodeFrameError> {
     let mut f = ErlFrame::begin(buf, 4, op::PAYLOAD_MONITOR_P_EXIT);
     f.term(target).term(to).erl_ref(r);
@@ -746,7 +745,7 @@ pub(crate) fn shape(message: &[u8]) -> Result<Shape<'_>, FrameError> {
 pub(crate) fn write_reply(
     out: &mut Vec<u8>,
     tag: &Term,
-    reply: &dyn Fn(&mut Vec<u8>) -> Result<(), EncodeError>,
+    reply: &WriteTerm<'_>,
 ) -> Result<(), EncodeError> {
     let _ = write::tuple_header(out, 2);
     let _ = etf::encode_term(tag, out);
@@ -771,7 +770,7 @@ pub(crate) fn write_gen_call(
     me: (&NodeName, u32),
     from: &Pid,
     r: OurRef,
-    request: &dyn Fn(&mut Vec<u8>) -> Result<(), EncodeError>,
+    request: &WriteTerm<'_>,
 ) -> Result<(), EncodeError> {
     let _ = write::tuple_header(out, 3);
     write::atom(out, "$gen_call");
@@ -786,7 +785,7 @@ pub(crate) fn write_gen_call(
 /// Writes `{'$gen_cast', Request}`.
 pub(crate) fn write_gen_cast(
     out: &mut Vec<u8>,
-    request: &dyn Fn(&mut Vec<u8>) -> Result<(), EncodeError>,
+    request: &WriteTerm<'_>,
 ) -> Result<(), EncodeError> {
     let _ = write::tuple_header(out, 2);
     write::atom(out, "$gen_cast");
