@@ -48,7 +48,8 @@ done
 
 echo "# load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 elixir --name "be1_$tag@127.0.0.1" --cookie $cookie benches/beam/bench.exs measure \
-    "be2_$tag@127.0.0.1" "bl1_$tag@127.0.0.1" $quick | sed "s/\$/ load=$(cut -d' ' -f1 /proc/loadavg)/"
+    "be2_$tag@127.0.0.1" "bl1_$tag@127.0.0.1" $quick |
+    while read -r line; do echo "$line load=$(cut -d' ' -f1 /proc/loadavg)"; done
 
 calls=10000; rounds=3
 [[ -n "$quick" ]] && { calls=200; rounds=1; }
