@@ -63,8 +63,10 @@
 //! cast or info handler); a call is answered first.
 //!
 //! The client (`{Server}Client`) also has `pid()`, `stop(reason)`, `inner()` (the untyped
-//! [`Client`]) and `.timeout(d)`, a client whose calls wait `d` instead of 5 s; handlers
-//! cannot take those names (nor `start` and `client`, which the server type gets).
+//! [`Client`]), `.timeout(d)` (the client, consumed, now waiting `d` instead of 5 s) and
+//! `.with_timeout(d)` (a copy that waits `d`, for one call: `counter.with_timeout(d).get()`,
+//! as `GenServer.call/3`); handlers cannot take those names (nor `start` and `client`,
+//! which the server type gets).
 //!
 //! # Arguments
 //!

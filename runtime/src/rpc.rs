@@ -405,6 +405,41 @@ fn from_call_error(node: &NodeName, e: CallError) -> RpcError {
     }
 }
 
+impl Node {
+    /// The pid registered as `name` on `node` (Erlang's `:rpc.call(node, Process, :whereis,
+    /// [name])`), or `None` if nothing is. Works for this node, locus peers and BEAM peers.
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// let node = locus::Node::builder().start().await?;
+    /// let found = node.whereis_on(node.name(), "nobody", Duration::from_secs(1)).await?;
+    /// assert_eq!(found, None);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`RpcError`] when `node` cannot be asked (down, unreachable, no answer in time).
+    pub async fn whereis_on(
+        &self,
+        node: &NodeName,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<Option<crate::process::Pid>, RpcError> {
+        if node == self.name() {
+            return Ok(self.whereis(name));
+        }
+        let rpc = self.rpc();
+        if rpc.is_beam(node, timeout).await {
+            let atom = Atom::new(name).map_err(|e| RpcError::BadArgs(e.to_string()))?;
+            return rpc.call(node, "erlang.whereis", (atom,), timeout).await;
+        }
+        rpc.call(node, "process.whereis", name.to_owned(), timeout)
+            .await
+    }
+}
+
 impl Rpc {
     /// Registers `f` under `name` (replacing any function of that name). It receives this
     /// node and the decoded arguments; its `Ok` value is sent back, its `Err` becomes

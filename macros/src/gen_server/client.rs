@@ -89,6 +89,12 @@ impl Server {
                     Self { inner: self.inner.timeout(timeout) }
                 }
 
+                /// A copy of this client whose calls wait `timeout` (as `GenServer.call/3`
+                /// takes one): `client.with_timeout(d).method(..)`.
+                pub fn with_timeout(&self, timeout: ::core::time::Duration) -> Self {
+                    Self { inner: self.inner.with_timeout(timeout) }
+                }
+
                 /// The untyped client underneath.
                 pub fn inner(&self) -> &::locus::Client<#self_ty> {
                     &self.inner

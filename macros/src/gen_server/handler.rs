@@ -28,8 +28,9 @@ impl Kind {
 
 /// One parameter of a handler, in the user's order.
 pub(super) enum Param {
-    /// A message argument: becomes a field of the request.
-    Msg(Ident, Type),
+    /// A message argument: becomes a field of the request, with the `#[serde(..)]`
+    /// attributes written on it (`#[serde(with = "serde_bytes")]`).
+    Msg(Ident, Type, Vec<syn::Attribute>),
     /// `&mut ServerCtx<Self>` (or `Ctx`).
     Ctx,
     /// `ReplyHandle<T>`: the call is answered later; `T` is the reply.
@@ -52,7 +53,15 @@ pub(super) struct Handler {
 impl Handler {
     pub(super) fn msgs(&self) -> impl Iterator<Item = (&Ident, &Type)> {
         self.params.iter().filter_map(|p| match p {
-            Param::Msg(i, t) => Some((i, t)),
+            Param::Msg(i, t, _) => Some((i, t)),
+            _ => None,
+        })
+    }
+
+    /// The message arguments' `#[serde(..)]` attributes and types, in order.
+    pub(super) fn msg_fields(&self) -> impl Iterator<Item = (&[syn::Attribute], &Type)> {
+        self.params.iter().filter_map(|p| match p {
+            Param::Msg(_, t, a) => Some((a.as_slice(), t)),
             _ => None,
         })
     }
@@ -108,6 +117,16 @@ fn first_generic(ty: &Type) -> Option<Type> {
         GenericArgument::Type(t) => Some(t.clone()),
         _ => None,
     })
+}
+
+/// Takes the `#[serde(..)]` attributes off a handler's arguments (they go on the message
+/// enum's fields; on a function argument the compiler would refuse them).
+pub(super) fn strip_serde_attrs(f: &mut ImplItemFn) {
+    for arg in &mut f.sig.inputs {
+        if let FnArg::Typed(pt) = arg {
+            pt.attrs.retain(|a| !a.path().is_ident("serde"));
+        }
+    }
 }
 
 /// Takes the handler attribute off a method; `Ok(None)` for a plain method.
@@ -226,7 +245,13 @@ pub(super) fn parse_handler(kind: Kind, f: &ImplItemFn) -> syn::Result<Handler> 
                     ),
                 ));
             }
-            Param::Msg(name, ty.clone())
+            let serde_attrs = pt
+                .attrs
+                .iter()
+                .filter(|a| a.path().is_ident("serde"))
+                .cloned()
+                .collect();
+            Param::Msg(name, ty.clone(), serde_attrs)
         };
         params.push(param);
     }
@@ -276,6 +301,7 @@ pub(super) fn parse_handler(kind: Kind, f: &ImplItemFn) -> syn::Result<Handler> 
 /// Names the typed client already uses; a handler of that name would clash.
 pub(super) const RESERVED: &[&str] = &[
     "timeout",
+    "with_timeout",
     "inner",
     "into_inner",
     "pid",

@@ -26,9 +26,20 @@ impl Server {
 
         // Request enums: a variant per handler holding its message arguments in order (as an
         // Erlang caller writes `{:add, 5}`).
+        let local = self.local;
         let request_variant = |h: &Handler| {
             let v = h.variant();
-            let fields: Vec<_> = h.msgs().map(|(_, t)| quote! { #t }).collect();
+            // A field keeps the `#[serde(..)]` written on its argument (serializable servers).
+            let fields: Vec<_> = h
+                .msg_fields()
+                .map(|(attrs, t)| {
+                    if local {
+                        quote! { #t }
+                    } else {
+                        quote! { #(#attrs)* #t }
+                    }
+                })
+                .collect();
             if fields.is_empty() {
                 quote! { #v }
             } else {
@@ -42,8 +53,14 @@ impl Server {
             .filter(|h| !h.takes_signal())
             .map(|h| {
                 let v = h.variant();
-                let t = h.msgs().map(|(_, t)| t.clone()).next();
-                quote! { #v(#t) }
+                let field = h.msg_fields().next().map(|(attrs, t)| {
+                    if local {
+                        quote! { #t }
+                    } else {
+                        quote! { #(#attrs)* #t }
+                    }
+                });
+                quote! { #v(#field) }
             })
             .collect();
         let reply_variants: Vec<_> = self

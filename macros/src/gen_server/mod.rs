@@ -14,7 +14,9 @@ use syn::spanned::Spanned;
 use syn::{Ident, ImplItem, ItemImpl, Type};
 
 use crate::args::Args;
-use handler::{Handler, Kind, check_together, combine, parse_handler, take_kind};
+use handler::{
+    Handler, Kind, check_together, combine, parse_handler, strip_serde_attrs, take_kind,
+};
 
 /// What every part of the expansion needs: the server, its handlers, the generated names.
 struct Server {
@@ -97,10 +99,13 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenS
     for item in &mut imp.items {
         let ImplItem::Fn(f) = item else { continue };
         match take_kind(f) {
-            Ok(Some(kind)) => match parse_handler(kind, f) {
-                Ok(h) => handlers.push(h),
-                Err(e) => combine(&mut errors, e),
-            },
+            Ok(Some(kind)) => {
+                match parse_handler(kind, f) {
+                    Ok(h) => handlers.push(h),
+                    Err(e) => combine(&mut errors, e),
+                }
+                strip_serde_attrs(f);
+            }
             Ok(None) => {}
             Err(e) => combine(&mut errors, e),
         }

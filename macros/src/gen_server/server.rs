@@ -14,7 +14,7 @@ fn invoke(h: &Handler, reply: Option<TokenStream>) -> TokenStream {
         .params
         .iter()
         .map(|p| match p {
-            Param::Msg(i, _) => quote! { #i },
+            Param::Msg(i, _, _) => quote! { #i },
             Param::Ctx => quote! { &mut *__ctx },
             Param::Reply(_) => reply.clone().unwrap_or_default(),
             Param::Signal => quote! { __signal },

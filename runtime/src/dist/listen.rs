@@ -28,6 +28,10 @@ pub(crate) async fn start(
         .map_err(|e| ListenError::Bind(format!("cannot read the listen address: {e}")))?
         .port();
     let cancel = CancellationToken::new();
+    let mut config = config;
+    if config.epmd_port == 0 && !matches!(config.ports, Ports::Fixed(_)) {
+        config.epmd_port = private_port_mapper(&cancel).await?;
+    }
     let (creation, registration) = match config.ports {
         Ports::Fixed(_) => (random_creation(), None),
         _ => {
@@ -69,6 +73,21 @@ pub(crate) async fn start(
     }
     tracing::info!(node = %node.name(), port = listen_port, creation, "distribution started");
     Ok(node)
+}
+
+/// Serves a port mapper on an ephemeral loopback port for this node (`epmd_port(0)`): the
+/// other nodes of the process find it at [`Node::epmd_port`]. It stops with the node.
+async fn private_port_mapper(cancel: &CancellationToken) -> Result<u16, ListenError> {
+    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .map_err(|e| ListenError::Bind(format!("cannot start a private port mapper: {e}")))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| ListenError::Bind(format!("cannot read the port mapper's address: {e}")))?
+        .port();
+    tracing::info!(port, "serving a private port mapper");
+    tokio::spawn(server::EpmdServer::new(port).serve(listener, cancel.clone()));
+    Ok(port)
 }
 
 fn random_creation() -> u32 {

@@ -192,6 +192,17 @@ impl Dist {
         );
     }
 
+    /// Drops out of the cluster at once: every connection closed with no goodbye (peers
+    /// see it lost), the listener and the port mapper registration stopped.
+    pub(crate) fn halt(&self) {
+        self.cancel.cancel();
+        let conns: Vec<Arc<Conn>> = self.peers.iter().map(|e| e.value().clone()).collect();
+        for c in conns {
+            c.close(NodeDownReason::Shutdown);
+            c.fail(ConnectError::ShuttingDown);
+        }
+    }
+
     /// Leaves the cluster: goodbyes to peers, then the listener and port mapper stop.
     pub(crate) async fn shutdown(&self) {
         self.cancel.cancel();

@@ -36,6 +36,10 @@ impl Router for Dist {
     fn shutdown(&self) -> BoxFuture<'_, ()> {
         Box::pin(Dist::shutdown(self))
     }
+
+    fn halt(&self) {
+        Dist::halt(self);
+    }
 }
 
 impl Dist {

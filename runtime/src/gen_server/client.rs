@@ -62,6 +62,12 @@ impl<S: GenServer> Client<S> {
         self
     }
 
+    /// A copy of this client whose calls wait `timeout`, leaving this one as it is:
+    /// `client.with_timeout(d).call(req)`, as `GenServer.call/3` takes a timeout.
+    pub fn with_timeout(&self, timeout: Duration) -> Self {
+        self.clone().timeout(timeout)
+    }
+
     /// Where this client sends.
     pub fn dest(&self) -> &Dest {
         &self.dest

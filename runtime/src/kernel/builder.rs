@@ -204,6 +204,20 @@ impl NodeBuilder {
 
     /// The port mapper's port (Erlang's `ERL_EPMD_PORT`); every node of a cluster must use
     /// the same one.
+    ///
+    /// `0` starts a private port mapper for this node on a free loopback port, reported by
+    /// [`Node::epmd_port`]: the way to run several nodes in one process (a test, say) with
+    /// no port to choose and nothing on 4369. The other nodes take that port:
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() -> Result<(), locus::NodeError> {
+    /// use locus::Node;
+    /// let a = Node::builder().name("a@127.0.0.1").cookie("c").epmd_port(0).start().await?;
+    /// let port = a.epmd_port().expect("a is distributed");
+    /// let b = Node::builder().name("b@127.0.0.1").cookie("c").epmd_port(port).start().await?;
+    /// b.connect("a@127.0.0.1").await.expect("connects");
+    /// # Ok(()) }
+    /// ```
     pub fn epmd_port(mut self, port: u16) -> Self {
         self.epmd_port = Some(port);
         self
@@ -327,12 +341,6 @@ impl NodeBuilder {
         dist::validate_cookie(&cookie).map_err(NodeError::Cookie)?;
         let mut config = DistConfig::new(cookie.into_bytes());
         config.epmd_port = self.epmd_port.unwrap_or(DEFAULT_EPMD_PORT);
-        if config.epmd_port == 0 {
-            return Err(NodeError::Config {
-                setting: "epmd_port",
-                problem: "the port mapper needs a fixed port, not 0".into(),
-            });
-        }
         if let Some(ports) = self.ports {
             if let Ports::Range(lo, hi) = ports
                 && (lo > hi || lo == 0)

@@ -186,6 +186,32 @@ impl Node {
         }
     }
 
+    /// Stops the node abruptly, as `erlang:halt/0` or a crash would: every connection is
+    /// dropped with no goodbye, so peers see this node lost ([`NodeDownReason::ConnectionClosed`]
+    /// in their node monitors, [`ExitReason::NoConnection`] for their links and monitors
+    /// here), then every process is killed. [`shutdown`](Self::shutdown) is the graceful
+    /// form: processes end first, and peers are told (`Shutdown`).
+    ///
+    /// ```
+    /// # #[tokio::main] async fn main() {
+    /// let node = locus::Node::builder().start().await.unwrap();
+    /// node.halt().await;
+    /// # }
+    /// ```
+    pub async fn halt(&self) {
+        if let Some(router) = self.router() {
+            router.halt();
+        }
+        let cells = self.inner.procs.all();
+        let watches: Vec<_> = cells.iter().map(|c| self.watch(c.core().pid())).collect();
+        for cell in &cells {
+            cell.core().kill(ExitReason::Killed);
+        }
+        for w in watches {
+            w.await;
+        }
+    }
+
     /// Messages from other nodes that reached a process that could not decode them (a
     /// different type, or bytes that do not decode). Each is also reported to its process as
     /// [`Signal::Unexpected`](crate::Signal::Unexpected).

@@ -72,6 +72,10 @@ pub(crate) trait Router: Send + Sync + 'static {
 
     /// Leaves the cluster: says goodbye to every peer, then stops listening.
     fn shutdown(&self) -> BoxFuture<'_, ()>;
+
+    /// Drops every connection at once, with no goodbye (peers see the connection lost, as
+    /// when an OS process dies), and stops listening.
+    fn halt(&self);
 }
 
 /// One connection to one node, whatever its protocol: it takes outgoing messages and

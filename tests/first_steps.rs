@@ -1,0 +1,175 @@
+//! What a newcomer meets first (issue "the API as an Elixir developer meets it"): nodes in
+//! one process with no port to pick (`epmd_port(0)`), a per-call timeout on a generated
+//! client, `whereis` on another node, bytes arguments that cross as bytes, and an abrupt
+//! `halt` as peers see it; and `examples/first_steps.rs`, run as a user runs it.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+use std::time::Duration;
+
+use locus::prelude::*;
+use locus::{NodeDownReason, NodeEvent};
+use support::within;
+
+/// A server with a slow call and a bytes argument.
+struct Store;
+
+#[gen_server]
+impl Store {
+    #[call]
+    async fn slow(&mut self, ms: u64) -> u64 {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        ms
+    }
+
+    #[call]
+    fn size(&mut self, #[serde(with = "serde_bytes")] data: Vec<u8>) -> usize {
+        data.len()
+    }
+}
+
+/// Two nodes of this process on a private port mapper.
+async fn two(prefix: &str) -> (Node, Node) {
+    let a = Node::builder()
+        .name(format!("{prefix}a@127.0.0.1"))
+        .cookie("first-steps-test")
+        .epmd_port(0)
+        .start()
+        .await
+        .expect("a starts with a private port mapper");
+    let port = a.epmd_port().expect("distributed");
+    assert_ne!(port, 0, "the private port mapper's port is reported");
+    let b = Node::builder()
+        .name(format!("{prefix}b@127.0.0.1"))
+        .cookie("first-steps-test")
+        .epmd_port(port)
+        .start()
+        .await
+        .expect("b starts on a's port mapper");
+    within("b connects to a", b.connect(a.name().as_str()))
+        .await
+        .expect("connects");
+    (a, b)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_of_one_process_need_no_port_and_calls_take_a_timeout_each() {
+    let (a, b) = two("t1").await;
+    Store::start(&b, Store).register("store").await.unwrap();
+    let store = Store::client(&a, ("store", b.name()));
+    // One call with its own timeout; the client itself keeps its default.
+    assert!(matches!(
+        store
+            .with_timeout(Duration::from_millis(50))
+            .slow(2_000)
+            .await,
+        Err(CallError::Timeout)
+    ));
+    assert_eq!(store.slow(10).await.unwrap(), 10);
+    // whereis on another node, and on this one.
+    let pid = a
+        .whereis_on(b.name(), "store", Duration::from_secs(5))
+        .await
+        .unwrap()
+        .expect("store is registered on b");
+    assert_eq!(Some(pid), b.whereis("store"));
+    assert_eq!(
+        a.whereis_on(b.name(), "nobody", Duration::from_secs(5))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bytes_argument_crosses_as_bytes() {
+    let (a, b) = two("t2").await;
+    Store::start(&b, Store).register("store").await.unwrap();
+    let data = vec![0xFF_u8; 1 << 20];
+    // `#[serde(with = "serde_bytes")]` on the argument reaches the message enum: the request
+    // is the bytes and a few bytes of framing, not an array of a million integers.
+    let encoded = rmp_serde::to_vec(&StoreCall::Size(data.clone())).unwrap();
+    assert!(encoded.len() < data.len() + 32, "{} bytes", encoded.len());
+    let store = Store::client(&a, ("store", b.name()));
+    assert_eq!(store.size(data).await.unwrap(), 1 << 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn halt_looks_like_a_crash_to_peers_and_shutdown_does_not() {
+    for (graceful, want) in [
+        (false, NodeDownReason::ConnectionClosed),
+        (true, NodeDownReason::Shutdown),
+    ] {
+        let (a, b) = two(if graceful { "t3s" } else { "t3h" }).await;
+        let mut events = a.node_events();
+        let target = b.spawn(|mut ctx: Ctx<()>| async move {
+            loop {
+                ctx.recv().await;
+            }
+        });
+        let pid = target.pid().clone();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let (ready_tx, ready) = tokio::sync::oneshot::channel();
+        a.spawn(move |mut ctx: Ctx<()>| async move {
+            ctx.monitor(&pid);
+            let _ = ready_tx.send(());
+            loop {
+                if let Signal::Down(d) = ctx.recv().await {
+                    let _ = tx.send(d.reason);
+                    return;
+                }
+            }
+        });
+        ready.await.unwrap();
+        // A round trip over the same connection: b has the monitor once it answers.
+        a.whereis_on(b.name(), "nobody", Duration::from_secs(5))
+            .await
+            .unwrap();
+        if graceful {
+            b.shutdown().await;
+        } else {
+            b.halt().await;
+        }
+        let reason = within("the Down", rx.recv()).await.unwrap();
+        if graceful {
+            // The process ended first, and said why.
+            assert_eq!(reason, ExitReason::Shutdown);
+        } else {
+            assert_eq!(reason, ExitReason::NoConnection);
+        }
+        loop {
+            match within("the NodeDown", events.recv()).await {
+                Some(NodeEvent::Down(n, r)) if &n == b.name() => {
+                    assert_eq!(r, want);
+                    break;
+                }
+                Some(_) => continue,
+                None => panic!("events ended"),
+            }
+        }
+        a.shutdown().await;
+    }
+}
+
+#[test]
+fn the_first_steps_example_runs_as_its_docs_say() {
+    let out = support::os::example("first_steps")
+        .output()
+        .expect("the example runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "b@127.0.0.1 answered: hello, a@127.0.0.1 (1 greeting so far)"
+    );
+    assert!(lines[1].starts_with("monitoring "), "{lines:?}");
+    assert_eq!(lines[2], "b@127.0.0.1 halted");
+    assert_eq!(lines[3], "Down: greeter on b@127.0.0.1 ended: noconnection");
+}
