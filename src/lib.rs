@@ -43,7 +43,7 @@
 pub use locus_macros::gen_server;
 
 // Nodes.
-pub use locus_runtime::{Node, NodeBuilder, NodeError, NodeName, NodeNameError};
+pub use locus_runtime::{IntoNodeName, Node, NodeBuilder, NodeError, NodeName, NodeNameError};
 
 // Processes.
 pub use locus_runtime::{

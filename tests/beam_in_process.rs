@@ -328,12 +328,12 @@ async fn fixed_ports_without_a_port_mapper() {
     within("dialling the BEAM node", node.connect(&name))
         .await
         .expect("connects without a port mapper");
-    assert!(node.ping(&name.parse().unwrap()).await);
+    assert!(node.ping(&name).await);
     let me = node.name().to_string();
     let (beam, nodes) = eval(beam, "Node.list()".into()).await;
     assert_eq!(nodes, format!("[:\"{me}\"]"));
     // And the other way: the BEAM node dials locus after a disconnect.
-    assert!(node.disconnect(&name.parse().unwrap()));
+    assert!(node.disconnect(&name));
     let (_beam, up) = eval(beam, format!("Node.connect(:\"{me}\")")).await;
     assert_eq!(up, "true");
     support::eventually("listed again", || {

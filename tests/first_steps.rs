@@ -84,6 +84,34 @@ async fn nodes_of_one_process_need_no_port_and_calls_take_a_timeout_each() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_are_named_as_users_write_them() {
+    let (a, b) = two("t4").await;
+    let b_name: String = b.name().to_string();
+    // `&str`, `String`, `&String`, `&NodeName` and `NodeName` alike.
+    assert!(a.ping(b_name.as_str()).await);
+    assert!(a.ping(&b_name).await);
+    assert!(a.ping(b.name()).await);
+    let n: String = a
+        .rpc()
+        .call(b_name.as_str(), "node.self", (), Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(n, b_name);
+    // A malformed name is a clear error where it can fail, and nothing else happens.
+    let e = a.connect("no-at-sign").await.unwrap_err();
+    assert!(e.to_string().contains("alive@host"), "{e}");
+    let e = a
+        .rpc()
+        .call::<_, String>("b@", "node.self", (), Duration::from_secs(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, locus::RpcError::BadNodeName(_)), "{e}");
+    assert!(!a.disconnect("not a node"));
+    assert!(!a.ping("@").await);
+    assert!(a.disconnect(b_name));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bytes_argument_crosses_as_bytes() {
     let (a, b) = two("t2").await;
     Store::start(&b, Store).register("store").await.unwrap();

@@ -63,6 +63,7 @@ use crate::gen_server::{
 use crate::kernel::beam::{Rex, RexRequest};
 use crate::kernel::{Service, ensure_started};
 use crate::node::{Node, NodeName};
+use crate::process::IntoNodeName;
 use crate::process::panic_message_of;
 
 /// The name the rpc server is registered under on every distributed node.
@@ -93,6 +94,9 @@ pub enum RpcError {
     /// The node is down or unreachable. The function may or may not have run.
     #[error("node {0} is down or unreachable")]
     NodeDown(NodeName),
+    /// The node was named by a string that is no node name; nothing was sent.
+    #[error("{0}")]
+    BadNodeName(String),
 }
 
 impl RpcError {
@@ -396,6 +400,12 @@ fn rex_request<A: Serialize>(op: &str, function: &str, args: &A) -> Result<RexRe
     ))
 }
 
+/// A node named by the caller, or why it is no node name.
+fn node_name(node: impl IntoNodeName) -> Result<NodeName, RpcError> {
+    node.into_node_name()
+        .map_err(|e| RpcError::BadNodeName(e.to_string()))
+}
+
 fn from_call_error(node: &NodeName, e: CallError) -> RpcError {
     match e {
         CallError::Timeout => RpcError::Timeout,
@@ -423,10 +433,11 @@ impl Node {
     /// [`RpcError`] when `node` cannot be asked (down, unreachable, no answer in time).
     pub async fn whereis_on(
         &self,
-        node: &NodeName,
+        node: impl IntoNodeName,
         name: &str,
         timeout: Duration,
     ) -> Result<Option<crate::process::Pid>, RpcError> {
+        let node = &node_name(node)?;
         if node == self.name() {
             return Ok(self.whereis(name));
         }
@@ -473,11 +484,12 @@ impl Rpc {
     /// See [`RpcError`].
     pub async fn call<A: Serialize, R: DeserializeOwned>(
         &self,
-        node: &NodeName,
+        node: impl IntoNodeName,
         function: &str,
         args: A,
         timeout: Duration,
     ) -> Result<R, RpcError> {
+        let node = &node_name(node)?;
         if self.is_beam(node, timeout).await {
             return self.call_beam(node, function, &args, timeout).await;
         }
@@ -564,7 +576,15 @@ impl Rpc {
 
     /// Runs `function` on `node` without waiting for it (Erlang's `:erpc.cast/4`). Failures
     /// are logged on that node, not reported.
-    pub fn cast<A: Serialize>(&self, node: &NodeName, function: &str, args: A) {
+    pub fn cast<A: Serialize>(&self, node: impl IntoNodeName, function: &str, args: A) {
+        let node = match node_name(node) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(%function, error = %e, "rpc cast dropped");
+                return;
+            }
+        };
+        let node = &node;
         if self.node.peer_is_erlang(node) {
             match rex_request("cast", function, &args) {
                 Ok(request) => {

@@ -99,7 +99,7 @@ use tokio_util::sync::CancellationToken;
 use self::connection::Conn;
 use self::handshake::Identity;
 use crate::node::{Node, NodeDownReason, NodeName, WeakNode};
-use crate::process::{Pid, SysSignal};
+use crate::process::{IntoNodeName, Pid, SysSignal};
 
 /// A connection could not be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -411,9 +411,9 @@ impl Node {
     /// # Cancel safety
     ///
     /// Dropping the future does not stop the attempt; the connection may still come up.
-    pub async fn connect(&self, peer: impl AsRef<str>) -> Result<(), ConnectError> {
+    pub async fn connect(&self, peer: impl IntoNodeName) -> Result<(), ConnectError> {
         let dist = self.dist().ok_or(ConnectError::NotDistributed)?;
-        let peer = NodeName::new(peer.as_ref())?;
+        let peer = peer.into_node_name()?;
         if &peer == self.name() {
             return Ok(());
         }
@@ -423,8 +423,16 @@ impl Node {
     /// Drops the connection to `peer` (Erlang's `disconnect_node/1`); node monitors here get
     /// `NodeDown` with [`NodeDownReason::Disconnect`]. Returns whether it was connected. A
     /// later message to `peer` connects again.
-    pub fn disconnect(&self, peer: &NodeName) -> bool {
-        self.dist().is_some_and(|d| d.disconnect(peer))
+    ///
+    /// A string that is not a node name is logged and gives `false`.
+    pub fn disconnect(&self, peer: impl IntoNodeName) -> bool {
+        match peer.into_node_name() {
+            Ok(peer) => self.dist().is_some_and(|d| d.disconnect(&peer)),
+            Err(e) => {
+                tracing::warn!(error = %e, "disconnect: not a node name");
+                false
+            }
+        }
     }
 
     /// The visible nodes this node is connected to, sorted (Erlang's `Node.list/0`): never

@@ -11,6 +11,7 @@ use crate::etf::{Atom, Term};
 use crate::gen_server::{Client, Flow, GenServer, RemoteCodec, ReplyHandle, ServerCtx};
 use crate::node::{Node, NodeName};
 use crate::process::CallError;
+use crate::process::IntoNodeName;
 
 /// The name it is registered under on every distributed node.
 pub(crate) const NAME: &str = "net_kernel";
@@ -63,7 +64,17 @@ const PING_TIMEOUT: Duration = Duration::from_secs(5);
 impl Node {
     /// Connects to `peer` and checks that it answers (Erlang's `net_adm:ping/1`): `true` is
     /// `pong`, `false` is `pang`.
-    pub async fn ping(&self, peer: &NodeName) -> bool {
+    ///
+    /// A string that is not a node name is `false` (logged).
+    pub async fn ping(&self, peer: impl IntoNodeName) -> bool {
+        let peer = match peer.into_node_name() {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "ping: not a node name");
+                return false;
+            }
+        };
+        let peer = &peer;
         if self.connect(peer).await.is_err() {
             return false;
         }

@@ -68,7 +68,7 @@ pub use dest::Dest;
 pub use error::{CallError, NoProcError, RegisterError, SendError};
 pub use exit::{Down, Exit, ExitReason, IntoExitReason};
 pub use kind::SpawnOpts;
-pub use node_name::{NodeName, NodeNameError};
+pub use node_name::{IntoNodeName, NodeName, NodeNameError};
 pub use pid::{MonitorRef, Pid};
 pub use signal::{NodeDownReason, Signal, Unexpected};
 

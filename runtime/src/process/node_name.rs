@@ -151,6 +151,63 @@ fn valid_host(host: &str) -> bool {
     })
 }
 
+/// Anything that names a node, as users write it: `"b@127.0.0.1"`, a `String`, a
+/// [`NodeName`] or a reference to one. Every API that names a node takes one; a string that
+/// is not a valid name fails there with a [`NodeNameError`] saying why.
+///
+/// ```
+/// use locus::{IntoNodeName, NodeName};
+///
+/// let n: NodeName = "b@127.0.0.1".into_node_name()?;
+/// assert_eq!((&n).into_node_name()?, n);
+/// assert!("no-at-sign".into_node_name().is_err());
+/// # Ok::<(), locus::NodeNameError>(())
+/// ```
+pub trait IntoNodeName {
+    /// The node name, validated.
+    ///
+    /// # Errors
+    ///
+    /// [`NodeNameError`] for a string that is not `alive@host`.
+    fn into_node_name(self) -> Result<NodeName, NodeNameError>;
+}
+
+impl IntoNodeName for NodeName {
+    fn into_node_name(self) -> Result<NodeName, NodeNameError> {
+        Ok(self)
+    }
+}
+
+impl IntoNodeName for &NodeName {
+    fn into_node_name(self) -> Result<NodeName, NodeNameError> {
+        Ok(self.clone())
+    }
+}
+
+impl IntoNodeName for &str {
+    fn into_node_name(self) -> Result<NodeName, NodeNameError> {
+        NodeName::new(self)
+    }
+}
+
+impl IntoNodeName for &&str {
+    fn into_node_name(self) -> Result<NodeName, NodeNameError> {
+        NodeName::new(self)
+    }
+}
+
+impl IntoNodeName for String {
+    fn into_node_name(self) -> Result<NodeName, NodeNameError> {
+        NodeName::new(&self)
+    }
+}
+
+impl IntoNodeName for &String {
+    fn into_node_name(self) -> Result<NodeName, NodeNameError> {
+        NodeName::new(self)
+    }
+}
+
 impl FromStr for NodeName {
     type Err = NodeNameError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
