@@ -10,7 +10,7 @@
 //!
 //! ```text
 //! b@127.0.0.1 answered: hello, a@127.0.0.1 (1 greeting so far)
-//! monitoring <pid of greeter on b>
+//! monitoring #PID<..@b@127.0.0.1>
 //! b@127.0.0.1 halted
 //! Down: greeter on b@127.0.0.1 ended: noconnection
 //! ```

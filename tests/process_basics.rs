@@ -36,10 +36,17 @@ async fn a_pid_names_its_node_and_prints_readably() {
     let pid = addr.pid();
     assert_eq!(pid.node(), node.name());
     assert_eq!(pid.creation(), node.creation());
+    // As an Elixir user reads a pid: #PID<number.serial.creation@node>, a short creation.
     assert_eq!(
         pid.to_string(),
-        format!("<{}.{}@nonode@nohost>", pid.id(), pid.creation())
+        format!(
+            "#PID<{}.{}.{}@nonode@nohost>",
+            pid.id() & 0xffff_ffff,
+            pid.id() >> 32,
+            pid.creation() % 1000
+        )
     );
+    assert!(format!("{pid:?}").contains(&pid.creation().to_string()));
     // Pids are plain serde values: a round trip gives the same pid.
     let bytes = rmp_serde::to_vec(pid).unwrap();
     let back: Pid = rmp_serde::from_slice(&bytes).unwrap();

@@ -18,7 +18,7 @@ use super::Pid;
 ///
 /// let node: NodeName = "n2@127.0.0.1".parse()?;
 /// let d: Dest = ("ping", node).into();
-/// assert_eq!(d.to_string(), "ping@n2@127.0.0.1");
+/// assert_eq!(d.to_string(), "{ping, n2@127.0.0.1}");
 /// # Ok::<(), locus::NodeNameError>(())
 /// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -36,7 +36,8 @@ impl fmt::Display for Dest {
         match self {
             Dest::Pid(p) => fmt::Display::fmt(p, f),
             Dest::Name(n) => f.write_str(n),
-            Dest::Remote(n, node) => write!(f, "{n}@{node}"),
+            // Erlang's `{Name, Node}`.
+            Dest::Remote(n, node) => write!(f, "{{{n}, {node}}}"),
         }
     }
 }

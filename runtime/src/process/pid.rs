@@ -103,15 +103,32 @@ impl<'de> Deserialize<'de> for Pid {
     }
 }
 
+/// As an Elixir user reads a pid: `#PID<7.0.512@b@127.0.0.1>`, the id's low and high 32
+/// bits (the number and serial a BEAM node shows for it), the creation's last three digits
+/// (which incarnation of the node), then the node. `{:?}` shows the whole creation.
 impl fmt::Display for Pid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "<{}.{}@{}>", self.id, self.creation, self.node)
+        write!(
+            f,
+            "#PID<{}.{}.{}@{}>",
+            self.id & 0xffff_ffff,
+            self.id >> 32,
+            self.creation % 1000,
+            self.node
+        )
     }
 }
 
 impl fmt::Debug for Pid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
+        write!(
+            f,
+            "#PID<{}.{}@{} creation {}>",
+            self.id & 0xffff_ffff,
+            self.id >> 32,
+            self.node,
+            self.creation
+        )
     }
 }
 
