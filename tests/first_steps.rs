@@ -181,6 +181,69 @@ async fn halt_looks_like_a_crash_to_peers_and_shutdown_does_not() {
     }
 }
 
+/// Crashes on request.
+struct Crasher;
+
+#[gen_server]
+impl Crasher {
+    #[call]
+    fn crash(&mut self, why: String) -> u8 {
+        panic!("{why}")
+    }
+}
+
+/// Log lines, captured.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashing_genserver_logs_a_crash_report() {
+    let logs = Captured::default();
+    let writer = logs.clone();
+    tracing::subscriber::set_global_default(
+        tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish(),
+    )
+    .expect("the only subscriber of this test binary");
+    let node = Node::builder().start().await.unwrap();
+    Crasher::start(&node, Crasher)
+        .register("crasher")
+        .await
+        .unwrap();
+    let c = Crasher::client(&node, "crasher");
+    assert!(c.crash("bad input".into()).await.is_err());
+    support::eventually("the crash report", || {
+        String::from_utf8_lossy(&logs.0.lock().unwrap()).contains("GenServer terminating")
+    })
+    .await;
+    let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
+    let report = text
+        .lines()
+        .find(|l| l.contains("GenServer terminating"))
+        .unwrap();
+    for want in [
+        "ERROR",
+        "name=\"crasher\"",
+        "Crasher",
+        "bad input",
+        "last_message=a call",
+    ] {
+        assert!(report.contains(want), "{want:?} missing from {report}");
+    }
+}
+
 #[test]
 fn the_first_steps_example_runs_as_its_docs_say() {
     let out = support::os::example("first_steps")

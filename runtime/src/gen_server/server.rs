@@ -230,20 +230,34 @@ async fn serve<S: GenServer>(
         // The starter learns the reason from the process's exit.
         Ok(Err(reason)) | Err(reason) => return reason,
     }
+    // What the server handled last, for the crash report (OTP's "last message in").
+    let mut last: (&'static str, &'static str);
     let reason = loop {
         let handled = match ctx.recv().await.into_system() {
             Err(ServerMsg::Call(request, from)) => {
+                last = ("a call", std::any::type_name::<S::Call>());
                 guarded(server.handle_call(request, from, &mut ctx)).await
             }
-            Err(ServerMsg::Cast(msg)) => guarded(server.handle_cast(msg, &mut ctx)).await,
+            Err(ServerMsg::Cast(msg)) => {
+                last = ("a cast", std::any::type_name::<S::Cast>());
+                guarded(server.handle_cast(msg, &mut ctx)).await
+            }
             Err(ServerMsg::Info(info)) => {
+                last = ("a message", std::any::type_name::<S::Info>());
                 guarded(server.handle_info(Signal::Message(info), &mut ctx)).await
             }
-            Err(ServerMsg::Stop(reason)) => Ok(Flow::Stop(reason)),
+            Err(ServerMsg::Stop(reason)) => {
+                last = ("a stop request", "");
+                Ok(Flow::Stop(reason))
+            }
             Ok(Signal::Exit(exit)) if parent.as_ref() == Some(&exit.from) => {
+                last = ("its parent's exit", "");
                 Ok(Flow::Stop(exit.reason))
             }
-            Ok(system) => guarded(server.handle_info(system, &mut ctx)).await,
+            Ok(system) => {
+                last = ("a signal", "");
+                guarded(server.handle_info(system, &mut ctx)).await
+            }
         };
         match handled {
             Ok(Flow::Continue) => {
@@ -258,7 +272,16 @@ async fn serve<S: GenServer>(
         tracing::error!(server = %ctx.pid(), %panic, "terminate panicked");
     }
     if !reason.is_normal() {
-        tracing::error!(server = %ctx.pid(), %reason, "GenServer terminating");
+        // A crash report, as OTP's logger writes one: who, why, and what it was handling.
+        let name = ctx.node().names().name_of(ctx.pid());
+        tracing::error!(
+            server = %ctx.pid(),
+            name = name.as_deref().unwrap_or("(not registered)"),
+            module = std::any::type_name::<S>(),
+            %reason,
+            last_message = %format_args!("{} {}", last.0, last.1),
+            "GenServer terminating"
+        );
     }
     reason
 }

@@ -93,6 +93,14 @@ impl Registry {
         self.map.get(name).map(|cell| f(&**cell))
     }
 
+    /// The name `pid` is registered under, if any (a scan: for reports, not hot paths).
+    pub(crate) fn name_of(&self, pid: &Pid) -> Option<String> {
+        self.map
+            .iter()
+            .find(|e| e.value().core().pid() == pid)
+            .map(|e| e.key().to_string())
+    }
+
     pub(crate) fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.map.iter().map(|e| e.key().to_string()).collect();
         names.sort();
