@@ -43,7 +43,9 @@
 pub use locus_macros::gen_server;
 
 // Nodes.
-pub use locus_runtime::{IntoNodeName, Node, NodeBuilder, NodeError, NodeName, NodeNameError};
+pub use locus_runtime::{
+    IntoNodeName, Node, NodeBuilder, NodeError, NodeName, NodeNameError, ToListenAddr,
+};
 
 // Processes.
 pub use locus_runtime::{

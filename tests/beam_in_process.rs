@@ -308,7 +308,7 @@ async fn fixed_ports_without_a_port_mapper() {
     let node = Node::builder()
         .name(unique("fixl_"))
         .cookie(COOKIE)
-        .listen("127.0.0.1".parse().unwrap())
+        .listen("127.0.0.1")
         .dist_port(port)
         .erlang_dist(true)
         .dist_protocol(locus::DistProtocol::Erlang)

@@ -264,3 +264,40 @@ fn the_first_steps_example_runs_as_its_docs_say() {
     assert_eq!(lines[2], "b@127.0.0.1 halted");
     assert_eq!(lines[3], "Down: greeter on b@127.0.0.1 ended: noconnection");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loopback_node_listens_on_loopback_only() {
+    let epmd = support::free_port();
+    let node = Node::builder()
+        .name("loop@127.0.0.1")
+        .cookie("first-steps-test")
+        .epmd_port(epmd)
+        .start()
+        .await
+        .unwrap();
+    // Another loopback address can take the same ports: the node and the port mapper it
+    // serves hold 127.0.0.1 only, not every interface.
+    let port = node.listen_port().unwrap();
+    std::net::TcpListener::bind(("127.0.0.2", port)).expect("distribution is on 127.0.0.1 only");
+    std::net::TcpListener::bind(("127.0.0.2", epmd)).expect("the port mapper is on 127.0.0.1 only");
+    // Addresses as users write them; a bad one fails at start and says which setting.
+    let v6 = Node::builder()
+        .name("six@127.0.0.1")
+        .cookie("first-steps-test")
+        .epmd_port(epmd)
+        .listen("::1")
+        .start()
+        .await;
+    if let Ok(n) = v6 {
+        n.shutdown().await;
+    }
+    let bad = Node::builder()
+        .name("bad@127.0.0.1")
+        .cookie("first-steps-test")
+        .epmd_port(epmd)
+        .listen("localhost:80")
+        .start()
+        .await
+        .unwrap_err();
+    assert!(bad.to_string().contains("listen"), "{bad}");
+}

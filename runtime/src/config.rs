@@ -12,7 +12,8 @@
 //! | `name` | the node's name, `alive@host` | none: a local node |
 //! | `cookie` | the cluster's shared secret | `~/.locus.cookie` |
 //! | `epmd_port` | the port mapper's port | 4369 |
-//! | `listen` | the address to listen on | all interfaces |
+//! | `listen` | the address to listen on | the node's host if it is a loopback address, else all interfaces |
+//! | `epmd_address` | where a port mapper this node serves listens, beside 127.0.0.1 (`ERL_EPMD_ADDRESS`) | all interfaces; loopback for a loopback node |
 //! | `dist_port` | a fixed distribution port, no port mapper | |
 //! | `port_range` | distribution ports to choose from, `9100-9155` | any free port |
 //! | `tick_time` | seconds of silence before a peer is down | 60 |
@@ -91,6 +92,7 @@ const SETTINGS: &[&str] = &[
     "name",
     "cookie",
     "epmd_port",
+    "epmd_address",
     "listen",
     "dist_port",
     "port_range",
@@ -437,6 +439,9 @@ impl Config {
         }
         if let Some(ip) = self.parsed::<IpAddr>("listen", "an IP address")? {
             b = b.listen(ip);
+        }
+        if let Some(ip) = self.parsed::<IpAddr>("epmd_address", "an IP address")? {
+            b = b.epmd_address(ip);
         }
         let fixed = self.parsed::<u16>("dist_port", "a port number 1-65535")?;
         let range = self.parse("port_range", "a port range A-B, such as 9100-9155", |v| {

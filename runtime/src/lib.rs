@@ -53,7 +53,7 @@ pub use process::{
 };
 
 // Nodes.
-pub use kernel::{NodeBuilder, NodeError};
+pub use kernel::{NodeBuilder, NodeError, ToListenAddr};
 pub use node::{Addr, Ctx, ExitWatch, Node, TimerRef};
 
 // GenServer.

@@ -171,6 +171,9 @@ struct NodeArgs {
     /// [env: LOCUS_DIST_PROTOCOL].
     #[arg(long)]
     dist_protocol: Option<String>,
+    /// Where a port mapper this node serves listens, beside 127.0.0.1 [env: LOCUS_EPMD_ADDRESS].
+    #[arg(long)]
+    epmd_address: Option<String>,
     /// The address to listen on [env: LOCUS_LISTEN].
     #[arg(long)]
     listen: Option<String>,
@@ -271,7 +274,7 @@ impl NodeArgs {
     fn config(&self) -> Result<Config, String> {
         let mut config = Config::load(self.config.as_deref()).map_err(|e| e.to_string())?;
         let c = &self.cluster;
-        let flags: [(&str, Option<&String>); 29] = [
+        let flags: [(&str, Option<&String>); 30] = [
             ("tls_cert", self.tls_cert.as_ref()),
             ("tls_key", self.tls_key.as_ref()),
             ("tls_ca", self.tls_ca.as_ref()),
@@ -282,6 +285,7 @@ impl NodeArgs {
             ("cookie", self.cookie.as_ref()),
             ("epmd_port", self.epmd_port.as_ref()),
             ("listen", self.listen.as_ref()),
+            ("epmd_address", self.epmd_address.as_ref()),
             ("dist_port", self.dist_port.as_ref()),
             ("port_range", self.port_range.as_ref()),
             ("tick_time", self.tick_time.as_ref()),

@@ -36,9 +36,10 @@ pub(crate) async fn start(
         Ports::Fixed(_) => (random_creation(), None),
         _ => {
             let reg = Registration::new(name.alive(), listen_port, config.hidden);
-            let (creation, stream) = register_or_serve(config.epmd_port, &reg, &cancel)
-                .await
-                .map_err(ListenError::Epmd)?;
+            let (creation, stream) =
+                register_or_serve(config.epmd_port, config.epmd_address, &reg, &cancel)
+                    .await
+                    .map_err(ListenError::Epmd)?;
             (creation, Some((reg, stream)))
         }
     };
@@ -49,7 +50,7 @@ pub(crate) async fn start(
         hidden: config.hidden,
         listen_port,
     };
-    let epmd_port = config.epmd_port;
+    let (epmd_port, epmd_address) = (config.epmd_port, config.epmd_address);
     let dist = Arc::new_cyclic(|this| Dist {
         this: this.clone(),
         node: node.downgrade(),
@@ -69,7 +70,13 @@ pub(crate) async fn start(
     node.set_router(dist.clone());
     tokio::spawn(dist.clone().accept_loop(listener));
     if let Some((reg, stream)) = registration {
-        tokio::spawn(keep_registered(epmd_port, reg, stream, cancel));
+        tokio::spawn(keep_registered(
+            epmd_port,
+            epmd_address,
+            reg,
+            stream,
+            cancel,
+        ));
     }
     tracing::info!(node = %node.name(), port = listen_port, creation, "distribution started");
     Ok(node)
@@ -129,6 +136,7 @@ async fn jitter() {
 /// Registers with the local port mapper; if none answers, serves one and registers with it.
 async fn register_or_serve(
     epmd_port: u16,
+    epmd_address: Option<IpAddr>,
     reg: &Registration,
     cancel: &CancellationToken,
 ) -> Result<(u32, TcpStream), EpmdError> {
@@ -138,15 +146,23 @@ async fn register_or_serve(
     for _ in 0..80 {
         match client::register(addr, reg).await {
             Ok(r) => return Ok(r),
-            Err(EpmdError::Unreachable(_)) => match server::bind(epmd_port).await {
-                Ok(listener) => {
-                    tracing::info!(port = epmd_port, "no port mapper answered: serving one");
-                    let srv = server::EpmdServer::new(epmd_port);
-                    tokio::spawn(srv.serve(listener, cancel.clone()));
+            Err(EpmdError::Unreachable(_)) => {
+                match server::bind_on(epmd_address, epmd_port).await {
+                    Ok(listeners) => {
+                        let on = epmd_address.map_or_else(
+                            || "every interface".to_owned(),
+                            |a| format!("{a} and loopback"),
+                        );
+                        tracing::info!(port = epmd_port, %on, "no port mapper answered: serving one");
+                        let srv = server::EpmdServer::new(epmd_port);
+                        for listener in listeners {
+                            tokio::spawn(srv.clone().serve(listener, cancel.clone()));
+                        }
+                    }
+                    // Another node took the port first: register with it.
+                    Err(_) => jitter().await,
                 }
-                // Another node took the port first: register with it.
-                Err(_) => jitter().await,
-            },
+            }
             // A node that just stopped may still hold the name for a moment: retry briefly
             // before reporting it taken.
             Err(e @ EpmdError::NameTaken(_)) => {
@@ -169,6 +185,7 @@ async fn register_or_serve(
 /// registers again, taking the port over if nobody else does.
 async fn keep_registered(
     epmd_port: u16,
+    epmd_address: Option<IpAddr>,
     reg: Registration,
     mut stream: TcpStream,
     cancel: CancellationToken,
@@ -187,7 +204,7 @@ async fn keep_registered(
             if cancel.is_cancelled() {
                 return;
             }
-            match register_or_serve(epmd_port, &reg, &cancel).await {
+            match register_or_serve(epmd_port, epmd_address, &reg, &cancel).await {
                 Ok((_, s)) => break s,
                 Err(e) => {
                     tracing::warn!(name = %reg.name, error = %e, "cannot register with the port mapper; retrying");

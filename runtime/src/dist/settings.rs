@@ -41,6 +41,9 @@ pub(crate) struct DistConfig {
     pub(crate) listen: IpAddr,
     pub(crate) ports: Ports,
     pub(crate) epmd_port: u16,
+    /// Where the port mapper this node may serve listens (Erlang's `ERL_EPMD_ADDRESS`), as
+    /// well as loopback: `None` is every interface.
+    pub(crate) epmd_address: Option<IpAddr>,
     pub(crate) tick_time: Duration,
     pub(crate) hidden: bool,
     pub(crate) max_frame: usize,
@@ -78,6 +81,7 @@ impl DistConfig {
             listen: IpAddr::from([0, 0, 0, 0]),
             ports: Ports::Any,
             epmd_port: super::epmd::DEFAULT_EPMD_PORT,
+            epmd_address: None,
             tick_time: DEFAULT_TICK_TIME,
             hidden: false,
             max_frame: DEFAULT_MAX_FRAME,

@@ -57,7 +57,8 @@ pub struct NodeBuilder {
     on_start: Vec<OnStart>,
     name: Option<String>,
     cookie: Option<String>,
-    listen: Option<IpAddr>,
+    listen: Option<Result<IpAddr, String>>,
+    epmd_address: Option<Result<IpAddr, String>>,
     ports: Option<Ports>,
     epmd_port: Option<u16>,
     tick_time: Option<Duration>,
@@ -135,6 +136,7 @@ impl NodeBuilder {
             name: None,
             cookie: None,
             listen: None,
+            epmd_address: None,
             ports: None,
             epmd_port: None,
             tick_time: None,
@@ -172,9 +174,12 @@ impl NodeBuilder {
         self
     }
 
-    /// The address distribution listens on (Erlang's `inet_dist_use_interface`).
-    pub fn listen(mut self, addr: IpAddr) -> Self {
-        self.listen = Some(addr);
+    /// The address distribution listens on (Erlang's `inet_dist_use_interface`), as users
+    /// write it: `"127.0.0.1"`, `"::1"`, an `IpAddr`. A string that is no address fails
+    /// [`start`](Self::start). Without it, a node whose host part is a loopback address
+    /// (`n1@127.0.0.1`) listens on that address, and any other on every interface.
+    pub fn listen(mut self, addr: impl ToListenAddr) -> Self {
+        self.listen = Some(addr.to_listen_addr());
         self
     }
 
@@ -199,6 +204,14 @@ impl NodeBuilder {
     /// reached on the same port number at their host.
     pub fn dist_port(mut self, port: u16) -> Self {
         self.ports = Some(Ports::Fixed(port));
+        self
+    }
+
+    /// Where the port mapper this node serves (when none runs on its host) listens, as well
+    /// as on 127.0.0.1 (Erlang's `ERL_EPMD_ADDRESS`). Default: every interface, or loopback
+    /// only for a node that listens on loopback.
+    pub fn epmd_address(mut self, addr: impl ToListenAddr) -> Self {
+        self.epmd_address = Some(addr.to_listen_addr());
         self
     }
 
@@ -359,11 +372,35 @@ impl NodeBuilder {
             config.ports = ports;
         }
         config.listen = match self.listen {
-            Some(ip) => ip,
+            Some(Ok(ip)) => ip,
+            Some(Err(bad)) => {
+                return Err(NodeError::Config {
+                    setting: "listen",
+                    problem: format!(
+                        "{bad:?} is not an IP address (write 127.0.0.1, ::1 or 0.0.0.0)"
+                    ),
+                });
+            }
             None => match name.host().parse::<IpAddr>() {
+                // A node named for a loopback address is reachable there only.
+                Ok(ip) if ip.is_loopback() => ip,
                 Ok(IpAddr::V6(_)) => IpAddr::from([0u16; 8]),
                 _ => IpAddr::from([0, 0, 0, 0]),
             },
+        };
+        config.epmd_address = match self.epmd_address {
+            Some(Ok(ip)) => Some(ip),
+            Some(Err(bad)) => {
+                return Err(NodeError::Config {
+                    setting: "epmd_address",
+                    problem: format!(
+                        "{bad:?} is not an IP address (write 127.0.0.1, ::1 or 0.0.0.0)"
+                    ),
+                });
+            }
+            // The port mapper of a loopback-only node is loopback-only too.
+            None if config.listen.is_loopback() => Some(config.listen),
+            None => None,
         };
         if let Some(t) = self.tick_time {
             if t < Duration::from_millis(100) {
@@ -498,5 +535,42 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(e, NodeError::Name(_)), "{e}");
+    }
+}
+
+/// An address to listen on, as users write it: an [`IpAddr`] (or `Ipv4Addr`, `Ipv6Addr`),
+/// or a string such as `"127.0.0.1"` or `"::1"` (checked when the node starts).
+pub trait ToListenAddr {
+    /// The address, or the text that is not one.
+    fn to_listen_addr(self) -> Result<IpAddr, String>;
+}
+
+impl ToListenAddr for IpAddr {
+    fn to_listen_addr(self) -> Result<IpAddr, String> {
+        Ok(self)
+    }
+}
+
+impl ToListenAddr for std::net::Ipv4Addr {
+    fn to_listen_addr(self) -> Result<IpAddr, String> {
+        Ok(IpAddr::V4(self))
+    }
+}
+
+impl ToListenAddr for std::net::Ipv6Addr {
+    fn to_listen_addr(self) -> Result<IpAddr, String> {
+        Ok(IpAddr::V6(self))
+    }
+}
+
+impl ToListenAddr for &str {
+    fn to_listen_addr(self) -> Result<IpAddr, String> {
+        self.trim().parse().map_err(|_| self.to_owned())
+    }
+}
+
+impl ToListenAddr for String {
+    fn to_listen_addr(self) -> Result<IpAddr, String> {
+        self.as_str().to_listen_addr()
     }
 }

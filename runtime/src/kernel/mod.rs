@@ -10,5 +10,5 @@ mod service;
 
 #[cfg(feature = "observer")]
 pub(crate) use builder::OnStart;
-pub use builder::{NodeBuilder, NodeError};
+pub use builder::{NodeBuilder, NodeError, ToListenAddr};
 pub(crate) use service::{Service, ensure_started, nothing_to_install};

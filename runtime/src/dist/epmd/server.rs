@@ -49,6 +49,24 @@ pub(crate) async fn bind(port: u16) -> Result<TcpListener, std::io::Error> {
     }
 }
 
+/// Binds the port mapper's port on `address` and on loopback (where nodes register), or on
+/// every interface without an address (Erlang's `ERL_EPMD_ADDRESS`).
+pub(crate) async fn bind_on(
+    address: Option<std::net::IpAddr>,
+    port: u16,
+) -> Result<Vec<TcpListener>, std::io::Error> {
+    let Some(address) = address else {
+        return Ok(vec![bind(port).await?]);
+    };
+    // Nodes of this host register over 127.0.0.1.
+    let loopback = std::net::IpAddr::from(std::net::Ipv4Addr::LOCALHOST);
+    let mut listeners = vec![TcpListener::bind(SocketAddr::new(loopback, port)).await?];
+    if address != loopback {
+        listeners.push(TcpListener::bind(SocketAddr::new(address, port)).await?);
+    }
+    Ok(listeners)
+}
+
 impl EpmdServer {
     pub(crate) fn new(port: u16) -> Arc<Self> {
         let mut seed = [0u8; 4];
