@@ -341,3 +341,30 @@ async fn fixed_ports_without_a_port_mapper() {
     })
     .await;
 }
+
+/// The allow-lists apply to BEAM peers: a BEAM node not in `allow_nodes` cannot connect.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_allow_list_refuses_a_beam_node_not_on_it() {
+    let Some(elixir) = beam::elixir() else {
+        return;
+    };
+    let mapper = Mapper::locus();
+    let node = Node::builder()
+        .name(unique("allowl_"))
+        .cookie(COOKIE)
+        .epmd_port(mapper.port())
+        .erlang_dist(true)
+        .allow_nodes(["friend@127.0.0.1"])
+        .start()
+        .await
+        .expect("the locus node starts");
+    let name = unique("stranger_");
+    let beam =
+        tokio::task::spawn_blocking(move || BeamNode::start(&elixir, &name, COOKIE, mapper, ""))
+            .await
+            .unwrap();
+    let me = node.name().to_string();
+    let (_beam, up) = eval(beam, format!("Node.connect(:\"{me}\")")).await;
+    assert_eq!(up, "false");
+    assert!(node.nodes().is_empty());
+}
