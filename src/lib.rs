@@ -49,8 +49,9 @@ pub use locus_runtime::{
 
 // Processes.
 pub use locus_runtime::{
-    Addr, Ctx, Dest, Down, Exit, ExitReason, ExitWatch, IntoExitReason, Message, MonitorRef,
-    NoProcError, Pid, RegisterError, SendError, Signal, SpawnOpts, TimerRef, Unexpected,
+    Addr, Ctx, CustomReason, Dest, Down, Exit, ExitReason, ExitWatch, IntoExitReason, Message,
+    MonitorRef, NoProcError, Pid, RegisterError, SendError, Signal, SpawnOpts, TimerRef,
+    Unexpected,
 };
 
 // GenServer.

@@ -301,3 +301,49 @@ async fn a_loopback_node_listens_on_loopback_only() {
         .unwrap_err();
     assert!(bad.to_string().contains("listen"), "{bad}");
 }
+
+/// Why a worker gave up: a reason of the application's own.
+#[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum GaveUp {
+    TooManyRetries(u32),
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn structured_exit_reasons_cross_nodes_intact() {
+    let (a, b) = two("t5").await;
+    for (reason, normal) in [
+        (ExitReason::custom(&GaveUp::TooManyRetries(3)), false),
+        (ExitReason::shutdown_with(&GaveUp::TooManyRetries(4)), true),
+    ] {
+        assert_eq!(reason.is_normal(), normal);
+        let (go_tx, go) = tokio::sync::oneshot::channel::<()>();
+        let why = reason.clone();
+        let worker = b.spawn(move |_ctx: Ctx<()>| async move {
+            let _ = go.await;
+            why
+        });
+        let pid = worker.pid().clone();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let (ready_tx, ready) = tokio::sync::oneshot::channel();
+        a.spawn(move |mut ctx: Ctx<()>| async move {
+            ctx.monitor(&pid);
+            let _ = ready_tx.send(());
+            loop {
+                if let Signal::Down(d) = ctx.recv().await {
+                    let _ = tx.send(d.reason);
+                    return;
+                }
+            }
+        });
+        ready.await.unwrap();
+        a.whereis_on(b.name(), "nobody", Duration::from_secs(5))
+            .await
+            .unwrap();
+        go_tx.send(()).unwrap();
+        let got = within("the Down", rx.recv()).await.unwrap();
+        // Matched as a value, not parsed from text.
+        assert_eq!(got, reason);
+        assert!(got.downcast::<GaveUp>().is_some());
+    }
+}

@@ -47,9 +47,9 @@ pub mod fuzzing;
 
 // Processes.
 pub use process::{
-    CallError, Dest, Down, Exit, ExitReason, IntoExitReason, IntoNodeName, Message, MonitorRef,
-    NoProcError, NodeDownReason, NodeName, NodeNameError, Pid, RegisterError, SendError, Signal,
-    SpawnOpts, Unexpected,
+    CallError, CustomReason, Dest, Down, Exit, ExitReason, IntoExitReason, IntoNodeName, Message,
+    MonitorRef, NoProcError, NodeDownReason, NodeName, NodeNameError, Pid, RegisterError,
+    SendError, Signal, SpawnOpts, Unexpected,
 };
 
 // Nodes.

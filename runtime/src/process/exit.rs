@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::{MonitorRef, Pid};
@@ -31,6 +32,86 @@ pub enum ExitReason {
     NoProc,
     /// The connection to the process's node was lost.
     NoConnection,
+    /// A reason of the application's own (Elixir's arbitrary exit terms): a serializable
+    /// value, carried intact to other nodes, BEAM ones included. Made with
+    /// [`ExitReason::custom`], read back with [`ExitReason::downcast`]. Abnormal.
+    Custom(CustomReason),
+    /// Asked to stop, with a detail (Elixir's `{:shutdown, detail}`): an orderly end, as
+    /// [`Shutdown`](Self::Shutdown). Made with [`ExitReason::shutdown_with`].
+    ShutdownWith(CustomReason),
+}
+
+/// The value of an [`ExitReason::Custom`] or [`ExitReason::ShutdownWith`], kept encoded so
+/// that it crosses nodes as it is (MessagePack to locus nodes, an Erlang term to BEAM ones).
+///
+/// ```
+/// use locus::ExitReason;
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Debug, PartialEq, Serialize, Deserialize)]
+/// #[serde(rename_all = "snake_case")]
+/// enum Why { TooManyRetries(u32) }
+///
+/// let reason = ExitReason::custom(&Why::TooManyRetries(3));
+/// assert_eq!(reason.downcast::<Why>(), Some(Why::TooManyRetries(3)));
+/// assert_eq!(reason.to_string(), "{too_many_retries,3}");
+/// assert!(!reason.is_normal());
+/// assert!(ExitReason::shutdown_with(&"maintenance").is_normal());
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CustomReason {
+    /// MessagePack of the value (empty for a reason that came from a BEAM node).
+    #[serde(with = "serde_bytes")]
+    msgpack: Vec<u8>,
+    /// The value as an Erlang term, no version byte.
+    #[serde(with = "serde_bytes")]
+    term: Vec<u8>,
+}
+
+impl CustomReason {
+    fn of<T: Serialize + ?Sized>(value: &T) -> Result<Self, String> {
+        let msgpack = rmp_serde::to_vec(value).map_err(|e| e.to_string())?;
+        let mut term = Vec::new();
+        crate::etf::write_term(value, &mut term).map_err(|e| e.to_string())?;
+        Ok(Self { msgpack, term })
+    }
+
+    /// A reason from a BEAM node: its term (no version byte).
+    pub(crate) fn from_term_bytes(term: Vec<u8>) -> Self {
+        Self {
+            msgpack: Vec::new(),
+            term,
+        }
+    }
+
+    /// The value as an Erlang term (no version byte).
+    pub(crate) fn term_bytes(&self) -> &[u8] {
+        &self.term
+    }
+
+    /// The value, if it decodes as `T`.
+    pub fn downcast<T: DeserializeOwned>(&self) -> Option<T> {
+        if self.msgpack.is_empty() {
+            crate::etf::from_term_bytes(&self.term).ok()
+        } else {
+            rmp_serde::from_slice(&self.msgpack).ok()
+        }
+    }
+}
+
+impl fmt::Display for CustomReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match crate::etf::decode_term(&self.term) {
+            Ok(t) => write!(f, "{t}"),
+            Err(_) => f.write_str("(an undecodable reason)"),
+        }
+    }
+}
+
+impl fmt::Debug for CustomReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
 }
 
 impl ExitReason {
@@ -39,10 +120,37 @@ impl ExitReason {
         Self::Error(e.to_string())
     }
 
-    /// Whether this is an orderly end (`Normal` or `Shutdown`): a transient child is not
-    /// restarted, and no error is logged.
+    /// A reason of the application's own: `value`, carried intact (see
+    /// [`CustomReason`]). A value that does not serialize gives an
+    /// [`Error`](Self::Error) saying so.
+    pub fn custom<T: Serialize + ?Sized>(value: &T) -> Self {
+        match CustomReason::of(value) {
+            Ok(c) => Self::Custom(c),
+            Err(e) => Self::Error(format!("an exit reason that does not serialize: {e}")),
+        }
+    }
+
+    /// An orderly stop with a detail (Elixir's `{:shutdown, detail}`).
+    pub fn shutdown_with<T: Serialize + ?Sized>(detail: &T) -> Self {
+        match CustomReason::of(detail) {
+            Ok(c) => Self::ShutdownWith(c),
+            Err(e) => Self::Error(format!("a shutdown detail that does not serialize: {e}")),
+        }
+    }
+
+    /// The value of a [`Custom`](Self::Custom) reason or the detail of a
+    /// [`ShutdownWith`](Self::ShutdownWith), if it decodes as `T`; `None` for other reasons.
+    pub fn downcast<T: DeserializeOwned>(&self) -> Option<T> {
+        match self {
+            Self::Custom(c) | Self::ShutdownWith(c) => c.downcast(),
+            _ => None,
+        }
+    }
+
+    /// Whether this is an orderly end (`Normal`, `Shutdown` or `ShutdownWith`): a transient
+    /// child is not restarted, and no error is logged.
     pub fn is_normal(&self) -> bool {
-        matches!(self, Self::Normal | Self::Shutdown)
+        matches!(self, Self::Normal | Self::Shutdown | Self::ShutdownWith(_))
     }
 }
 
@@ -57,6 +165,8 @@ impl fmt::Display for ExitReason {
             Self::Killed => f.write_str("killed"),
             Self::NoProc => f.write_str("noproc"),
             Self::NoConnection => f.write_str("noconnection"),
+            Self::Custom(c) => write!(f, "{c}"),
+            Self::ShutdownWith(c) => write!(f, "{{shutdown,{c}}}"),
         }
     }
 }

@@ -66,7 +66,7 @@ mod table;
 
 pub use dest::Dest;
 pub use error::{CallError, NoProcError, RegisterError, SendError};
-pub use exit::{Down, Exit, ExitReason, IntoExitReason};
+pub use exit::{CustomReason, Down, Exit, ExitReason, IntoExitReason};
 pub use kind::SpawnOpts;
 pub use node_name::{IntoNodeName, NodeName, NodeNameError};
 pub use pid::{MonitorRef, Pid};

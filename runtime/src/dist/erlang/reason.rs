@@ -7,11 +7,15 @@
 //! | `Error(text)` | `{error, <<"text">>}` |
 //! | `Panic(text)` | `{panic, <<"text">>}` |
 //!
-//! A term from the BEAM that is none of these becomes `Error` with the term as Erlang
-//! prints it (`{shutdown, restart}`, `{badarg, [...]}`), and `{shutdown, _}` is `Shutdown`.
+//! | `Custom(value)` | the value's term |
+//! | `ShutdownWith(detail)` | `{shutdown, Detail}` |
+//!
+//! From the BEAM, an atom that is none of these becomes `Error` with its name, and any other
+//! term that is none of these `Custom` (`{badarg, [...]}`, `{:too_many, 3}`: read it back
+//! with `ExitReason::downcast`).
 
 use crate::etf::{Atom, Term};
-use crate::process::ExitReason;
+use crate::process::{CustomReason, ExitReason};
 
 fn atom(name: &str) -> Term {
     match Atom::new(name) {
@@ -36,7 +40,20 @@ pub(crate) fn to_term(reason: &ExitReason) -> Term {
         ExitReason::Panic(text) => {
             Term::Tuple(vec![atom("panic"), Term::Binary(text.as_bytes().to_vec())])
         }
+        ExitReason::Custom(c) => custom_term(c),
+        ExitReason::ShutdownWith(c) => Term::Tuple(vec![atom("shutdown"), custom_term(c)]),
     }
+}
+
+fn custom_term(c: &CustomReason) -> Term {
+    crate::etf::decode_term(c.term_bytes()).unwrap_or_else(|_| atom("undefined"))
+}
+
+/// A term kept as a [`CustomReason`].
+fn custom(term: &Term) -> CustomReason {
+    let mut bytes = Vec::new();
+    let _ = crate::etf::encode_term(term, &mut bytes);
+    CustomReason::from_term_bytes(bytes)
 }
 
 /// The reason for a term from the BEAM.
@@ -58,16 +75,24 @@ pub(crate) fn from_term(term: &Term) -> ExitReason {
         Term::Tuple(items) => match items.as_slice() {
             [Term::Atom(tag), detail] if tag.as_str() == "error" => ExitReason::Error(text(detail)),
             [Term::Atom(tag), detail] if tag.as_str() == "panic" => ExitReason::Panic(text(detail)),
-            [Term::Atom(tag), _] if tag.as_str() == "shutdown" => ExitReason::Shutdown,
-            _ => ExitReason::Error(term.to_string()),
+            [Term::Atom(tag), detail] if tag.as_str() == "shutdown" => {
+                ExitReason::ShutdownWith(custom(detail))
+            }
+            _ => ExitReason::Custom(custom(term)),
         },
-        other => ExitReason::Error(text(other)),
+        other => ExitReason::Custom(custom(other)),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum Restart {
+        Restart,
+    }
 
     #[test]
     fn every_reason_comes_back() {
@@ -84,8 +109,21 @@ mod tests {
             assert_eq!(from_term(&to_term(&r)), r);
         }
         let badarg = Term::Tuple(vec![atom("badarg"), Term::List(vec![])]);
-        assert_eq!(from_term(&badarg), ExitReason::Error("{badarg,[]}".into()));
+        let r = from_term(&badarg);
+        assert_eq!(r.to_string(), "{badarg,[]}");
+        assert_eq!(to_term(&r), badarg);
         let restart = Term::Tuple(vec![atom("shutdown"), atom("restart")]);
-        assert_eq!(from_term(&restart), ExitReason::Shutdown);
+        let r = from_term(&restart);
+        assert!(r.is_normal());
+        assert_eq!(r.downcast::<Restart>(), Some(Restart::Restart));
+        assert_eq!(to_term(&r), restart);
+        // Values of the application's own cross as their terms, and come back.
+        let mine = ExitReason::custom(&(Restart::Restart, 3u8));
+        let t = to_term(&mine);
+        assert_eq!(t.to_string(), "{restart,3}");
+        assert_eq!(
+            from_term(&t).downcast::<(Restart, u8)>(),
+            Some((Restart::Restart, 3))
+        );
     }
 }
