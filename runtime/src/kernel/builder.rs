@@ -490,6 +490,43 @@ pub(crate) fn full_name(name: &str) -> Result<NodeName, NodeNameError> {
     NodeName::from_parts(name, if short.is_empty() { "localhost" } else { short })
 }
 
+/// An address to listen on, as users write it: an [`IpAddr`] (or `Ipv4Addr`, `Ipv6Addr`),
+/// or a string such as `"127.0.0.1"` or `"::1"` (checked when the node starts).
+pub trait ToListenAddr {
+    /// The address, or the text that is not one.
+    fn to_listen_addr(self) -> Result<IpAddr, String>;
+}
+
+impl ToListenAddr for IpAddr {
+    fn to_listen_addr(self) -> Result<IpAddr, String> {
+        Ok(self)
+    }
+}
+
+impl ToListenAddr for std::net::Ipv4Addr {
+    fn to_listen_addr(self) -> Result<IpAddr, String> {
+        Ok(IpAddr::V4(self))
+    }
+}
+
+impl ToListenAddr for std::net::Ipv6Addr {
+    fn to_listen_addr(self) -> Result<IpAddr, String> {
+        Ok(IpAddr::V6(self))
+    }
+}
+
+impl ToListenAddr for &str {
+    fn to_listen_addr(self) -> Result<IpAddr, String> {
+        self.trim().parse().map_err(|_| self.to_owned())
+    }
+}
+
+impl ToListenAddr for String {
+    fn to_listen_addr(self) -> Result<IpAddr, String> {
+        self.as_str().to_listen_addr()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -535,42 +572,5 @@ mod tests {
             .await
             .unwrap_err();
         assert!(matches!(e, NodeError::Name(_)), "{e}");
-    }
-}
-
-/// An address to listen on, as users write it: an [`IpAddr`] (or `Ipv4Addr`, `Ipv6Addr`),
-/// or a string such as `"127.0.0.1"` or `"::1"` (checked when the node starts).
-pub trait ToListenAddr {
-    /// The address, or the text that is not one.
-    fn to_listen_addr(self) -> Result<IpAddr, String>;
-}
-
-impl ToListenAddr for IpAddr {
-    fn to_listen_addr(self) -> Result<IpAddr, String> {
-        Ok(self)
-    }
-}
-
-impl ToListenAddr for std::net::Ipv4Addr {
-    fn to_listen_addr(self) -> Result<IpAddr, String> {
-        Ok(IpAddr::V4(self))
-    }
-}
-
-impl ToListenAddr for std::net::Ipv6Addr {
-    fn to_listen_addr(self) -> Result<IpAddr, String> {
-        Ok(IpAddr::V6(self))
-    }
-}
-
-impl ToListenAddr for &str {
-    fn to_listen_addr(self) -> Result<IpAddr, String> {
-        self.trim().parse().map_err(|_| self.to_owned())
-    }
-}
-
-impl ToListenAddr for String {
-    fn to_listen_addr(self) -> Result<IpAddr, String> {
-        self.as_str().to_listen_addr()
     }
 }
