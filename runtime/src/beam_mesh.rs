@@ -10,8 +10,10 @@
 //!
 //! # Failure
 //!
-//! A peer that does not answer in time is skipped this round; a node that cannot be reached
-//! is tried again next round (its failure is logged once by the connection layer). A locus
+//! A peer that does not answer in time is skipped this round. A node that cannot be reached
+//! is tried again later and later (1 s, 2 s, ... up to a minute), and at most 16 new
+//! connections start per round, whatever a peer lists (its failure is logged once by the
+//! connection layer). A locus
 //! peer without `erlang_dist` refuses the BEAM node's connection and logs why.
 //!
 //! # Example
@@ -21,8 +23,10 @@
 //! iex(e@h)> Node.list()                # within a round: [:"locus@h", :"locus2@h"]
 //! ```
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::etf::Atom;
 use crate::gen_server::StartError;
@@ -56,14 +60,24 @@ async fn start(node: &Node) -> Result<(), StartError> {
     .await
 }
 
+/// At most this many new connections started per round (a peer may list many names).
+const DIALS_PER_ROUND: usize = 16;
+
+/// The longest wait before a node that could not be reached is tried again.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
 async fn mesh(ctx: Ctx<()>) {
     let node = ctx.node().clone();
-    // (BEAM peer, node it was asked to connect to), for the peers connected now.
+    // (BEAM peer, node it was asked to connect to), while both are connected.
     let mut told: HashSet<(NodeName, NodeName)> = HashSet::new();
+    // Nodes a BEAM peer listed that this node dialled: when to try again, and the next wait.
+    let mut tried: HashMap<NodeName, (Instant, Duration)> = HashMap::new();
     loop {
         tokio::time::sleep(ROUND).await;
         let ours = node.nodes();
-        told.retain(|(beam, _)| ours.contains(beam));
+        told.retain(|(beam, peer)| ours.contains(beam) && ours.contains(peer));
+        tried.retain(|name, _| !ours.contains(name));
+        let mut dials = 0;
         for beam in ours.iter().filter(|p| node.peer_is_erlang(p)) {
             let theirs: Vec<Atom> = match node.rpc().call(beam, "erlang.nodes", (), ROUND).await {
                 Ok(names) => names,
@@ -76,13 +90,24 @@ async fn mesh(ctx: Ctx<()>) {
                 let Ok(name) = NodeName::new(name.as_str()) else {
                     continue;
                 };
-                if &name != node.name() && !ours.contains(&name) && !node.has_route(&name) {
-                    tracing::debug!(peer = %name, via = %beam, "meshing with a BEAM peer's node");
-                    let node = node.clone();
-                    tokio::spawn(async move {
-                        let _ = node.connect(name.as_str()).await;
-                    });
+                if &name == node.name() || ours.contains(&name) || node.has_route(&name) {
+                    continue;
                 }
+                let now = Instant::now();
+                let due = tried.get(&name).is_none_or(|(at, _)| *at <= now);
+                if !due || dials >= DIALS_PER_ROUND {
+                    continue;
+                }
+                dials += 1;
+                let wait = tried
+                    .get(&name)
+                    .map_or(ROUND, |(_, w)| (*w * 2).min(MAX_BACKOFF));
+                tried.insert(name.clone(), (now + wait, wait));
+                tracing::debug!(peer = %name, via = %beam, "meshing with a BEAM peer's node");
+                let node = node.clone();
+                tokio::spawn(async move {
+                    let _ = node.connect(&name).await;
+                });
             }
             for peer in ours.iter().filter(|p| *p != beam) {
                 let known = theirs.iter().any(|a| a.as_str() == peer.as_str());

@@ -376,16 +376,14 @@ fn erlang_args<A: DeserializeOwned>(list: &[u8]) -> Result<A, RpcError> {
 
 /// What `rex` is asked to run: `"m.f"` split at its last dot (`"Elixir.String.upcase"` is
 /// `String.upcase/1`), the arguments as the list of a tuple's elements.
-fn rex_request<A: Serialize>(op: &str, function: &str, args: &A) -> Result<RexRequest, RpcError> {
+fn rex_request(op: &str, function: &str, args: Term) -> Result<RexRequest, RpcError> {
     let (module, fun) = function.rsplit_once('.').ok_or_else(|| {
         RpcError::NoSuchFunction(format!(
             "{function} (a BEAM node's functions are named \"module.function\")"
         ))
     })?;
     let atom = |a: &str| Atom::new(a).map_err(|e| RpcError::BadArgs(e.to_string()));
-    let encoded = etf::to_vec(args).map_err(|e| RpcError::BadArgs(e.to_string()))?;
-    let term = etf::decode(&encoded).map_err(|e| RpcError::BadArgs(e.to_string()))?;
-    let list = match term {
+    let list = match args {
         Term::Tuple(items) => items,
         Term::Atom(a) if a.as_str() == "ok" => Vec::new(), // `()`
         Term::List(items) => items,
@@ -398,6 +396,28 @@ fn rex_request<A: Serialize>(op: &str, function: &str, args: &A) -> Result<RexRe
         Term::List(list),
         atom("user")?,
     ))
+}
+
+/// Arguments as an Erlang term.
+fn args_term<A: Serialize + ?Sized>(args: &A) -> Result<Term, String> {
+    let encoded = etf::to_vec(args).map_err(|e| e.to_string())?;
+    etf::decode(&encoded).map_err(|e| e.to_string())
+}
+
+/// A cast's arguments in both forms, encoded at once: which one goes depends on the node,
+/// which may be known only once connected.
+struct CastArgs {
+    msgpack: Result<Vec<u8>, String>,
+    term: Result<Term, String>,
+}
+
+impl CastArgs {
+    fn of<A: Serialize + ?Sized>(args: &A) -> Self {
+        Self {
+            msgpack: rmp_serde::to_vec(args).map_err(|e| e.to_string()),
+            term: args_term(args),
+        }
+    }
 }
 
 /// A node named by the caller, or why it is no node name.
@@ -490,7 +510,11 @@ impl Rpc {
         timeout: Duration,
     ) -> Result<R, RpcError> {
         let node = &node_name(node)?;
-        if self.is_beam(node, timeout).await {
+        // One deadline for the whole call, connecting included.
+        let started = std::time::Instant::now();
+        let beam = self.is_beam(node, timeout).await;
+        let timeout = timeout.saturating_sub(started.elapsed());
+        if beam {
             return self.call_beam(node, function, &args, timeout).await;
         }
         let args = rmp_serde::to_vec(&args).map_err(|e| RpcError::BadArgs(e.to_string()))?;
@@ -501,7 +525,7 @@ impl Rpc {
     /// Whether `node` is a BEAM node, connecting to it first (within `timeout`) if this
     /// node has no connection to it.
     async fn is_beam(&self, node: &NodeName, timeout: Duration) -> bool {
-        if node == self.node.name() {
+        if node == self.node.name() || !self.node.speaks_erlang() {
             return false;
         }
         if !self.node.has_route(node) {
@@ -519,6 +543,7 @@ impl Rpc {
         args: &A,
         timeout: Duration,
     ) -> Result<R, RpcError> {
+        let args = args_term(args).map_err(RpcError::BadArgs)?;
         let request = rex_request("call", function, args)?;
         let rex = Client::<Rex>::new(&self.node, ("rex", node));
         let result = match rex.call_timeout(request, timeout).await {
@@ -584,9 +609,29 @@ impl Rpc {
                 return;
             }
         };
-        let node = &node;
+        let args = CastArgs::of(&args);
+        if self.node.speaks_erlang() && &node != self.node.name() && !self.node.has_route(&node) {
+            // The node may be a BEAM node, which is known once connected: connect, then cast.
+            // (Casts are not ordered among themselves, as `:erpc.cast/4`'s are not.)
+            let rpc = self.clone();
+            let function = function.to_owned();
+            tokio::spawn(async move {
+                let _ = rpc.node.connect(&node).await;
+                rpc.cast_connected(&node, &function, args);
+            });
+            return;
+        }
+        self.cast_connected(&node, function, args);
+    }
+
+    /// [`cast`](Self::cast) to a node this node is connected to (or cannot reach).
+    fn cast_connected(&self, node: &NodeName, function: &str, args: CastArgs) {
         if self.node.peer_is_erlang(node) {
-            match rex_request("cast", function, &args) {
+            let request = args
+                .term
+                .map_err(RpcError::BadArgs)
+                .and_then(|t| rex_request("cast", function, t));
+            match request {
                 Ok(request) => {
                     let _ = Client::<Rex>::new(&self.node, ("rex", node)).cast(request);
                 }
@@ -594,9 +639,12 @@ impl Rpc {
             }
             return;
         }
-        let Ok(args) = rmp_serde::to_vec(&args) else {
-            tracing::warn!(%function, "rpc cast arguments do not encode; dropped");
-            return;
+        let args = match args.msgpack {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!(%function, error = %e, "rpc cast arguments do not encode; dropped");
+                return;
+            }
         };
         let req = Request {
             function: function.to_owned(),

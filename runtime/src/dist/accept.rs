@@ -143,14 +143,19 @@ impl Dist {
     async fn sniff(&self, stream: &TcpStream) -> Option<Sniffed> {
         let deadline = tokio::time::Instant::now() + SETUP_TIME;
         let mut first = [0u8; 3];
+        let mut pause = std::time::Duration::from_millis(1);
         loop {
             match tokio::time::timeout_at(deadline, stream.peek(&mut first)).await {
                 Ok(Ok(3)) => break,
                 Ok(Ok(0) | Err(_)) | Err(_) => return None,
                 // TLS is known by its first byte; its records may come slowly.
                 Ok(Ok(_)) if first[0] != 0 => return Some(Sniffed::Other),
-                // Part of it: wait a moment for the rest (a peek does not wait for more).
-                Ok(Ok(_)) => tokio::time::sleep(std::time::Duration::from_millis(1)).await,
+                // Part of it: wait for the rest (a peek does not wait for more), less and
+                // less often, so a peer that trickles bytes costs few wake-ups.
+                Ok(Ok(_)) => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_millis(100));
+                }
             }
         }
         Some(

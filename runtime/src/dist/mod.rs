@@ -383,6 +383,11 @@ impl Node {
         self.dist().is_some()
     }
 
+    /// Whether this node speaks Erlang distribution too (`erlang_dist`).
+    pub(crate) fn speaks_erlang(&self) -> bool {
+        self.dist().is_some_and(|d| d.config.erlang)
+    }
+
     /// Whether this node meshes with BEAM nodes: distributed, visible, with `erlang_dist`.
     pub(crate) fn meshes_with_beam(&self) -> bool {
         self.dist().is_some_and(|d| d.config.erlang && !d.me.hidden)

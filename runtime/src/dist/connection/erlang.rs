@@ -45,6 +45,10 @@ pub(super) fn unlink_id(buf: &mut Vec<u8>, id: &u64, from: &Pid, to: &Pid, ack: 
     control::unlink_id(buf, &Term::Int(*id as i64 & i64::MAX), from, to, ack);
 }
 
+/// How many functions BEAM callers may run at once through one connection (`:erpc`); more
+/// are refused with `system_limit`.
+const MAX_RPCS: usize = 1024;
+
 /// A call this node made to a BEAM process, until it is answered.
 pub(super) struct ErlCall {
     /// The caller (this node's pid if the call came from no process).
@@ -231,6 +235,11 @@ impl Conn {
         });
     }
 
+    /// Forgets every call to a BEAM process (the peer turned out to speak locus).
+    pub(super) fn forget_erl_calls(&self) {
+        self.erl.lock().calls.clear();
+    }
+
     /// Answers a waiting call (and forgets it).
     fn complete_call(&self, call_ref: u64, result: Result<(Format, Bytes), CallError>) {
         let tx = self.calls.lock().waiting.remove(&call_ref);
@@ -352,8 +361,12 @@ impl Conn {
             }
             Control::AliasSend { from: _, alias } => {
                 if let Some(OurRef::Call(c)) = control::our_ref(&alias, &self.me, self.creation) {
-                    let reply = second_of_pair(message.unwrap_or_default())?;
-                    self.complete_call(c, Ok((Format::Etf, frame.slice_ref(reply))));
+                    // Anything but `{Tag, Reply}` fails that call, not the connection.
+                    let result = match second_of_pair(message.unwrap_or_default()) {
+                        Ok(reply) => Ok((Format::Etf, frame.slice_ref(reply))),
+                        Err(e) => Err(CallError::BadType(e.to_string())),
+                    };
+                    self.complete_call(c, result);
                 }
             }
             Control::Link { from, to } => {
@@ -517,6 +530,11 @@ impl Conn {
         let (Some(Term::Atom(m)), Some(Term::Atom(f)), Some(a)) = (m, f, a) else {
             return refuse("badarg");
         };
+        // Bounded work for a peer: at most MAX_RPCS functions running for one connection.
+        if self.rpcs_running.fetch_add(1, Ordering::AcqRel) >= MAX_RPCS {
+            self.rpcs_running.fetch_sub(1, Ordering::AcqRel);
+            return refuse("system_limit");
+        }
         let monitored =
             matches!(opts, Term::List(o) if o.iter().any(|t| t.as_atom() == Some("monitor")));
         let worker = Pid::new(self.me.clone(), node.next_pid_id(), self.creation);
@@ -528,6 +546,7 @@ impl Conn {
         });
         let mut args = Vec::new();
         if let Err(e) = etf::encode_term(&a, &mut args) {
+            self.rpcs_running.fetch_sub(1, Ordering::AcqRel);
             tracing::debug!(peer = %self.peer, error = %e, "rpc arguments from a BEAM node do not re-encode");
             return;
         }
@@ -535,7 +554,16 @@ impl Conn {
         let conn = self.clone();
         let node = node.clone();
         tokio::spawn(async move {
-            let result = (rpc.0)(node, function.clone(), args).await;
+            // The function stops with the connection: its caller is gone.
+            let run = (rpc.0)(node, function.clone(), args);
+            let result = tokio::select! {
+                r = run => r,
+                () = conn.cancel.cancelled() => {
+                    conn.rpcs_running.fetch_sub(1, Ordering::AcqRel);
+                    return;
+                }
+            };
+            conn.rpcs_running.fetch_sub(1, Ordering::AcqRel);
             let (Some(result_ref), true) = (result_ref, monitored) else {
                 if let Err(e) = result {
                     tracing::warn!(peer = %conn.peer, %function, error = ?e, "an rpc cast from a BEAM node failed");
@@ -714,7 +742,10 @@ impl Conn {
                 tag,
                 request,
             } => {
-                let caller = control::to_pid(&caller, &self.peer)?;
+                let Ok(caller) = control::to_pid(&caller, &self.peer) else {
+                    tracing::debug!(peer = %self.peer, "a call from a pid of an unnamable node dropped");
+                    return Ok(());
+                };
                 let sink = ErlReplyTo::new(self.clone(), caller.clone(), tag);
                 let reply_to = RemoteReplyTo {
                     sink: Arc::new(sink),

@@ -137,6 +137,8 @@ pub(crate) struct Conn {
     erl: Mutex<erlang::ErlState>,
     /// The ids of `UNLINK_ID`s sent to a BEAM node.
     unlink_ids: AtomicU64,
+    /// Functions a BEAM peer runs here now (`:erpc`), bounded.
+    rpcs_running: std::sync::atomic::AtomicUsize,
 }
 
 /// The largest output or input buffer kept while a connection is idle.
@@ -211,6 +213,7 @@ impl Conn {
             erlang: AtomicBool::new(wire == Wire::Erlang),
             erl: Mutex::new(erlang::ErlState::default()),
             unlink_ids: AtomicU64::new(1),
+            rpcs_running: std::sync::atomic::AtomicUsize::new(0),
         })
     }
 

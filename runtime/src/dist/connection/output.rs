@@ -245,6 +245,10 @@ impl Conn {
         if wire == Wire::Erlang {
             out.buf = alt;
             self.erlang.store(true, Ordering::SeqCst);
+        } else {
+            // Calls written in both forms meanwhile need no Erlang bookkeeping.
+            drop(out);
+            self.forget_erl_calls();
         }
     }
 

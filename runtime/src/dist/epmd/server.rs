@@ -55,8 +55,10 @@ pub(crate) async fn bind_on(
     address: Option<std::net::IpAddr>,
     port: u16,
 ) -> Result<Vec<TcpListener>, std::io::Error> {
-    let Some(address) = address else {
-        return Ok(vec![bind(port).await?]);
+    let address = match address {
+        Some(a) if !a.is_unspecified() => a,
+        // Every interface (loopback included).
+        _ => return Ok(vec![bind(port).await?]),
     };
     // Nodes of this host register over 127.0.0.1.
     let loopback = std::net::IpAddr::from(std::net::Ipv4Addr::LOCALHOST);

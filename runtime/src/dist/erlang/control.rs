@@ -724,12 +724,14 @@ pub(crate) fn shape(message: &[u8]) -> Result<Shape<'_>, FrameError> {
         ("$gen_call", 3) => {
             let n = etf::term_len(rest).map_err(etf_err)?;
             let from = etf::decode_term(&rest[..n]).map_err(etf_err)?;
+            // A `$gen_call` whose From is not `{Pid, Tag}` is a plain message (any process
+            // may send one): the process gets it as it is, the connection stays.
             let Term::Tuple(mut pair) = from else {
-                return Err(bad("a $gen_call's From is {Pid, Tag}"));
+                return Ok(Shape::Plain);
             };
             let (Some(tag), Some(Term::Pid(from)), None) = (pair.pop(), pair.pop(), pair.pop())
             else {
-                return Err(bad("a $gen_call's From is {Pid, Tag}"));
+                return Ok(Shape::Plain);
             };
             Ok(Shape::Call {
                 from,

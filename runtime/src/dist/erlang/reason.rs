@@ -10,9 +10,9 @@
 //! | `Custom(value)` | the value's term |
 //! | `ShutdownWith(detail)` | `{shutdown, Detail}` |
 //!
-//! From the BEAM, an atom that is none of these becomes `Error` with its name, and any other
-//! term that is none of these `Custom` (`{badarg, [...]}`, `{:too_many, 3}`: read it back
-//! with `ExitReason::downcast`).
+//! From the BEAM, any other term becomes `Custom` (`:boom`, `{badarg, [...]}`,
+//! `{:too_many, 3}`: printed as Erlang prints it, read back with `ExitReason::downcast`, and
+//! sent back out as it came).
 
 use crate::etf::{Atom, Term};
 use crate::process::{CustomReason, ExitReason};
@@ -70,7 +70,8 @@ pub(crate) fn from_term(term: &Term) -> ExitReason {
             "killed" => ExitReason::Killed,
             "noproc" => ExitReason::NoProc,
             "noconnection" => ExitReason::NoConnection,
-            other => ExitReason::Error(other.to_owned()),
+            // `exit(:boom)`: kept as the atom, so it goes back out as it came.
+            _ => ExitReason::Custom(custom(term)),
         },
         Term::Tuple(items) => match items.as_slice() {
             [Term::Atom(tag), detail] if tag.as_str() == "error" => ExitReason::Error(text(detail)),
