@@ -54,6 +54,32 @@ async fn two(prefix: &str) -> (Node, Node) {
     (a, b)
 }
 
+/// A process on `a` monitoring `pid` (on `b`); the receiver gets the `Down`'s reason. Returns
+/// once `b` has the monitor (a round trip over the same connection follows it).
+async fn monitor_from(
+    a: &Node,
+    b: &Node,
+    pid: Pid,
+) -> tokio::sync::mpsc::UnboundedReceiver<ExitReason> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let (ready_tx, ready) = tokio::sync::oneshot::channel();
+    a.spawn(move |mut ctx: Ctx<()>| async move {
+        ctx.monitor(&pid);
+        let _ = ready_tx.send(());
+        loop {
+            if let Signal::Down(d) = ctx.recv().await {
+                let _ = tx.send(d.reason);
+                return;
+            }
+        }
+    });
+    ready.await.unwrap();
+    a.whereis_on(b.name(), "nobody", Duration::from_secs(5))
+        .await
+        .unwrap();
+    rx
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_of_one_process_need_no_port_and_calls_take_a_timeout_each() {
     let (a, b) = two("t1").await;
@@ -138,23 +164,7 @@ async fn halt_looks_like_a_crash_to_peers_and_shutdown_does_not() {
             }
         });
         let pid = target.pid().clone();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let (ready_tx, ready) = tokio::sync::oneshot::channel();
-        a.spawn(move |mut ctx: Ctx<()>| async move {
-            ctx.monitor(&pid);
-            let _ = ready_tx.send(());
-            loop {
-                if let Signal::Down(d) = ctx.recv().await {
-                    let _ = tx.send(d.reason);
-                    return;
-                }
-            }
-        });
-        ready.await.unwrap();
-        // A round trip over the same connection: b has the monitor once it answers.
-        a.whereis_on(b.name(), "nobody", Duration::from_secs(5))
-            .await
-            .unwrap();
+        let mut rx = monitor_from(&a, &b, pid).await;
         if graceful {
             b.shutdown().await;
         } else {
@@ -324,22 +334,7 @@ async fn structured_exit_reasons_cross_nodes_intact() {
             why
         });
         let pid = worker.pid().clone();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let (ready_tx, ready) = tokio::sync::oneshot::channel();
-        a.spawn(move |mut ctx: Ctx<()>| async move {
-            ctx.monitor(&pid);
-            let _ = ready_tx.send(());
-            loop {
-                if let Signal::Down(d) = ctx.recv().await {
-                    let _ = tx.send(d.reason);
-                    return;
-                }
-            }
-        });
-        ready.await.unwrap();
-        a.whereis_on(b.name(), "nobody", Duration::from_secs(5))
-            .await
-            .unwrap();
+        let mut rx = monitor_from(&a, &b, pid).await;
         go_tx.send(()).unwrap();
         let got = within("the Down", rx.recv()).await.unwrap();
         // Matched as a value, not parsed from text.

@@ -173,14 +173,7 @@ impl Node {
     /// traps exits), then a distributed node says goodbye to its peers (they see
     /// [`NodeDownReason::Shutdown`]) and stops listening.
     pub async fn shutdown(&self) {
-        let cells = self.inner.procs.all();
-        let watches: Vec<_> = cells.iter().map(|c| self.watch(c.core().pid())).collect();
-        for cell in &cells {
-            cell.core().kill(ExitReason::Shutdown);
-        }
-        for w in watches {
-            w.await;
-        }
+        self.kill_all(ExitReason::Shutdown).await;
         if let Some(router) = self.router() {
             router.shutdown().await;
         }
@@ -202,10 +195,16 @@ impl Node {
         if let Some(router) = self.router() {
             router.halt();
         }
+        self.kill_all(ExitReason::Killed).await;
+    }
+
+    /// Kills every process with `reason` (even those that trap exits) and waits until all
+    /// have ended.
+    async fn kill_all(&self, reason: ExitReason) {
         let cells = self.inner.procs.all();
         let watches: Vec<_> = cells.iter().map(|c| self.watch(c.core().pid())).collect();
         for cell in &cells {
-            cell.core().kill(ExitReason::Killed);
+            cell.core().kill(reason.clone());
         }
         for w in watches {
             w.await;
