@@ -145,7 +145,7 @@ async fn links_monitors_and_exits_cross_both_ways() {
         "spawn(fn -> Process.flag(:trap_exit, true); Process.register(self(), :watcher); receive do p -> Process.monitor(p); Process.link(p); :erpc.call(node(p), :erlang, :node, []); IO.puts(\"event watching\"); Stream.repeatedly(fn -> receive do m -> IO.puts(\"event \" <> inspect(m)) end end) |> Stream.run() end end)".into(),
     )
     .await;
-    node.send(("watcher", &beam.name.parse().unwrap()), target.clone())
+    node.send(("watcher", beam.name.as_str()), target.clone())
         .unwrap();
     beam = tokio::task::spawn_blocking(move || {
         beam.os.expect_ever("event watching");

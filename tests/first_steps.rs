@@ -132,6 +132,16 @@ async fn nodes_are_named_as_users_write_them() {
         .await
         .unwrap_err();
     assert!(matches!(e, locus::RpcError::BadNodeName(_)), "{e}");
+    // A destination with the node as a string: `("store", "b@127.0.0.1")`.
+    Store::start(&b, Store).register("store").await.unwrap();
+    let by_string = Store::client(&a, ("store", b_name.as_str()));
+    assert_eq!(by_string.slow(1).await.unwrap(), 1);
+    // One that names no node reaches nothing: a call fails as to a node that is down.
+    let nowhere = Store::client(&a, ("store", "not a node"));
+    assert!(matches!(
+        nowhere.with_timeout(Duration::from_secs(5)).slow(1).await,
+        Err(CallError::NodeDown(_))
+    ));
     assert!(!a.disconnect("not a node"));
     assert!(!a.ping("@").await);
     assert!(a.disconnect(b_name));

@@ -57,6 +57,9 @@ impl Dist {
 
     /// The connection to `peer`, starting one if there is none.
     pub(crate) fn conn_for(&self, peer: &NodeName, port_hint: Option<u16>) -> Option<Arc<Conn>> {
+        if !peer.is_routable() {
+            return None;
+        }
         if self.any_blocked.load(std::sync::atomic::Ordering::Relaxed)
             && self.blocked.contains(peer)
         {

@@ -10,8 +10,9 @@ use super::Pid;
 /// The destination of a send, call or cast: a [`Pid`], a name registered on this node, or a
 /// name on another node (Erlang's `{Name, Node}`).
 ///
-/// Conversions exist from `Pid`, `&Pid`, `&str`, `String` and `(name, node)` tuples, so every
-/// API that takes `impl Into<Dest>` accepts all of them.
+/// Conversions exist from `Pid`, `&Pid`, `&str`, `String` and `(name, node)` tuples (the node
+/// a [`NodeName`] or a string: `("echo", "b@127.0.0.1")`), so every API that takes
+/// `impl Into<Dest>` accepts all of them.
 ///
 /// ```
 /// use locus::{Dest, NodeName};
@@ -81,6 +82,41 @@ impl From<&String> for Dest {
 impl From<&Dest> for Dest {
     fn from(d: &Dest) -> Self {
         d.clone()
+    }
+}
+
+/// `(name, node)` with the node as a string, as users write it: `("echo", "b@127.0.0.1")`.
+/// A string that is no node name gives a destination that reaches nothing (sends are
+/// dropped, calls fail with `NodeDown`, as in Erlang), and a warning is logged at once.
+fn remote_by_strings(name: &str, node: &str) -> Dest {
+    let node = NodeName::new(node).unwrap_or_else(|e| {
+        tracing::warn!(name, error = %e, "a destination names no node; nothing will reach it");
+        NodeName::unroutable(node)
+    });
+    Dest::Remote(Arc::from(name), node)
+}
+
+impl From<(&str, &str)> for Dest {
+    fn from((n, node): (&str, &str)) -> Self {
+        remote_by_strings(n, node)
+    }
+}
+
+impl From<(&str, String)> for Dest {
+    fn from((n, node): (&str, String)) -> Self {
+        remote_by_strings(n, &node)
+    }
+}
+
+impl From<(String, &str)> for Dest {
+    fn from((n, node): (String, &str)) -> Self {
+        remote_by_strings(&n, node)
+    }
+}
+
+impl From<(String, String)> for Dest {
+    fn from((n, node): (String, String)) -> Self {
+        remote_by_strings(&n, &node)
     }
 }
 

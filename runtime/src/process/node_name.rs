@@ -115,9 +115,25 @@ impl NodeName {
         &self.full[..self.at]
     }
 
-    /// The part after `@`: a host name or an IP address.
+    /// The part after `@`: a host name or an IP address (empty for a name that is no node
+    /// name, see [`Dest`](crate::Dest)'s conversions from two strings).
     pub fn host(&self) -> &str {
-        &self.full[self.at + 1..]
+        self.full.get(self.at + 1..).unwrap_or("")
+    }
+
+    /// A name that names no node, kept as the user wrote it (`at` past its end, which a valid
+    /// name never has): a destination built from it reaches nothing, as a message to a
+    /// malformed node atom does in Erlang.
+    pub(crate) fn unroutable(text: &str) -> Self {
+        Self {
+            full: Arc::from(text),
+            at: text.len(),
+        }
+    }
+
+    /// Whether this names a node at all (false only for [`unroutable`](Self::unroutable)).
+    pub(crate) fn is_routable(&self) -> bool {
+        self.at < self.full.len()
     }
 
     /// Whether two handles share one allocation: a fast pre-check before comparing text.
