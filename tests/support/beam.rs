@@ -121,6 +121,11 @@ Stream.repeatedly(fn -> IO.gets("") end)
 end)
 "#;
 
+/// How long a BEAM node may take to boot or to answer one line: on a loaded 2-core machine
+/// a boot alone has been seen to take more than 10 s (its schedulers compete for the
+/// cores), and a `Node.connect` may wait out `net_setuptime` (7 s).
+const BEAM_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// An Elixir node (an OS process, killed when dropped) driven line by line.
 pub(crate) struct BeamNode {
     pub(crate) name: String,
@@ -139,13 +144,13 @@ impl BeamNode {
     ) -> BeamNode {
         let mut cmd = Command::new(elixir);
         cmd.args(["--name", name, "--cookie", cookie]);
-        if !erl_flags.is_empty() {
-            cmd.args(["--erl", erl_flags]);
-        }
+        // A handshake on a loaded test machine can outlast the default 7 s set-up time,
+        // and `Node.connect` is then `false`.
+        cmd.args(["--erl", &format!("-kernel net_setuptime 30 {erl_flags}")]);
         cmd.args(["-e", REPL]);
         mapper.apply(&mut cmd);
         let mut os = super::os::OsNode::spawn(name, cmd);
-        os.expect("ready");
+        os.expect_line_within(BEAM_DEADLINE, "ready", |l| l == "ready");
         BeamNode {
             name: name.to_owned(),
             os,
@@ -158,7 +163,9 @@ impl BeamNode {
         self.os.send_line(code);
         let line = self
             .os
-            .expect_line("=> (an evaluated value)", |l| l.starts_with("=> "));
+            .expect_line_within(BEAM_DEADLINE, "=> (an evaluated value)", |l| {
+                l.starts_with("=> ")
+            });
         line["=> ".len()..].to_owned()
     }
 

@@ -86,9 +86,19 @@ impl OsNode {
     /// Waits for a line for which `hit` holds and returns it (lines before it are kept
     /// in `seen`).
     pub(crate) fn expect_line(&mut self, what: &str, hit: impl Fn(&str) -> bool) -> String {
+        self.expect_line_within(DEADLINE, what, hit)
+    }
+
+    /// Like [`expect_line`](Self::expect_line), with a deadline of its own.
+    pub(crate) fn expect_line_within(
+        &mut self,
+        deadline: Duration,
+        what: &str,
+        hit: impl Fn(&str) -> bool,
+    ) -> String {
         let start = Instant::now();
         loop {
-            let left = DEADLINE.saturating_sub(start.elapsed());
+            let left = deadline.saturating_sub(start.elapsed());
             match self.lines.recv_timeout(left) {
                 Ok(line) => {
                     let found = hit(&line);
@@ -98,7 +108,7 @@ impl OsNode {
                     }
                 }
                 Err(_) => panic!(
-                    "{}: no line {what} within {DEADLINE:?}; saw {:?}",
+                    "{}: no line {what} within {deadline:?}; saw {:?}",
                     self.name, self.seen
                 ),
             }
