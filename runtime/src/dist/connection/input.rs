@@ -9,7 +9,7 @@
 //! only; when the connection ends, the reader is the one that tells everyone depending on it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncReadExt;
@@ -18,6 +18,7 @@ use tokio::time::Instant;
 use super::super::frame::{self, Frame, FrameError, WirePid};
 use super::super::last_msg::LastMsg;
 use super::super::transport::Reader;
+use super::spin::Spinner;
 use super::{Conn, MAX_IDLE_BUFFER};
 use crate::node::{Node, NodeDownReason, NodeName};
 use crate::process::{
@@ -34,34 +35,6 @@ const READ_CHUNK_MAX: usize = 64 * 1024;
 /// The largest chunk, for a connection that carries large frames (a 64 KiB payload's frame
 /// fits in half of it). A connection keeps its buffer, so this bounds what a busy one holds.
 const READ_CHUNK_LARGE: usize = 256 * 1024;
-
-/// The right to spin, held while a reader spins. A node's connections share one
-/// ([`SpinClaim`]): one at a time spins, so the spin costs at most one core however many
-/// connections (a 100-node mesh has 99 per node) have just seen traffic; the others park,
-/// and the spinner's yields also let tokio poll the runtime's sockets when no other worker
-/// is polling them, which keeps their wake-ups on a hot thread too.
-pub(crate) struct Spinner<'a>(&'a AtomicBool);
-
-impl<'a> Spinner<'a> {
-    pub(crate) fn claim(claim: &'a SpinClaim) -> Option<Spinner<'a>> {
-        claim
-            .0
-            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-            .then_some(Spinner(&claim.0))
-    }
-}
-
-impl Drop for Spinner<'_> {
-    fn drop(&mut self) {
-        self.0.store(false, Ordering::Release);
-    }
-}
-
-/// Whether one of a node's connections is spinning: the node's, shared by its connections
-/// (two nodes in one process spin independently, each with its own setting).
-#[derive(Debug, Default)]
-pub(crate) struct SpinClaim(AtomicBool);
 
 /// A pid of this node that is not (or no longer) alive, for replies about it.
 fn to_pid_or_gone(node: &Node, p: WirePid<'_>) -> Pid {

@@ -21,10 +21,11 @@ use std::time::Duration;
 mod erlang;
 mod input;
 mod output;
+mod spin;
 
-pub(crate) use input::SpinClaim;
+pub(crate) use spin::SpinClaim;
 #[cfg(test)]
-pub(crate) use input::Spinner;
+pub(crate) use spin::Spinner;
 
 use output::Outbox;
 pub(crate) use output::Wire;
