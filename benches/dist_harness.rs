@@ -8,7 +8,13 @@
 //! cargo bench --bench dist_harness
 //! LOCUS_SPIN_US=0 cargo bench --bench dist_harness      # both nodes park at once
 //! LOCUS_BENCH_QUICK=1 cargo bench --bench dist_harness   # smoke run
+//! LOCUS_BENCH_ONLY=spin cargo bench --bench dist_harness # one section: calls, casts,
+//!                                                        # mesh, nodedown or spin
 //! ```
+//!
+//! The `spin` section prints what the spin costs: the CPU time of each node (caller in this
+//! process, callee in its own) while calls come at a steady 0, 100, 1,000 and 10,000 per
+//! second, with the spin on and off, beside those calls' p50 and p99.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -42,8 +48,14 @@ struct Locus(Child);
 impl Locus {
     /// Runs `locus ARGS` and returns it with the first line it prints.
     fn run(args: &[&str]) -> (Locus, String) {
+        Locus::run_with(&[], args)
+    }
+
+    /// Like [`run`](Self::run), with `env` set for it.
+    fn run_with(env: &[(&str, &str)], args: &[&str]) -> (Locus, String) {
         let mut child = Command::new(env!("CARGO_BIN_EXE_locus"))
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -57,16 +69,24 @@ impl Locus {
 
     /// A `locus node` named `name`, once it is ready.
     fn node(name: &str, epmd: u16) -> Locus {
+        Locus::node_with(name, epmd, &[])
+    }
+
+    /// A `locus node` named `name`, with `env` set for it, once it is ready.
+    fn node_with(name: &str, epmd: u16, env: &[(&str, &str)]) -> Locus {
         let epmd = epmd.to_string();
-        let (node, line) = Locus::run(&[
-            "node",
-            "--name",
-            name,
-            "--cookie",
-            COOKIE,
-            "--epmd-port",
-            &epmd,
-        ]);
+        let (node, line) = Locus::run_with(
+            env,
+            &[
+                "node",
+                "--name",
+                name,
+                "--cookie",
+                COOKIE,
+                "--epmd-port",
+                &epmd,
+            ],
+        );
         assert!(line.starts_with("ready"), "{line}");
         node
     }
@@ -295,6 +315,100 @@ async fn nodedown_after_kill(node: &Node, epmd: u16, round: usize) -> Duration {
     took
 }
 
+/// CPU time (user and system) process `pid` has used so far, from `/proc/PID/stat`.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces), which ends with ')'.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // USER_HZ, which Linux fixes at 100 for /proc.
+    Duration::from_millis(ticks * 10)
+}
+
+/// Calls of 32 B at a steady `rate` per second for `span` (none at rate 0): their
+/// latencies, sorted.
+async fn paced_calls(client: &PingServerClient, rate: u32, span: Duration) -> Vec<Duration> {
+    let body = vec![0xa5u8; 32];
+    let mut lat = Vec::new();
+    if rate == 0 {
+        tokio::time::sleep(span).await;
+        return lat;
+    }
+    let start = tokio::time::Instant::now();
+    let every = Duration::from_secs(1) / rate;
+    for i in 0u32.. {
+        let at = start + every * i;
+        if at - start >= span {
+            break;
+        }
+        tokio::time::sleep_until(at).await;
+        let t = Instant::now();
+        client.ping(bytes(&body)).await.unwrap();
+        lat.push(t.elapsed());
+    }
+    lat.sort();
+    lat
+}
+
+/// What the spin costs: for the spin on (the default window) and off, a fresh pair of
+/// nodes (a caller in this process, a callee in its own), calls at steady rates, and each
+/// node's CPU time over the span as a share of one core.
+async fn spin_cost(q: bool) {
+    let span = Duration::from_secs(if q { 1 } else { 5 });
+    for (label, spin_us) in [("on ", None), ("off", Some("0"))] {
+        let epmd = free_port();
+        let callee_name = format!("spin_callee_{}@127.0.0.1", label.trim());
+        let env: Vec<(&str, &str)> = spin_us.map(|v| ("LOCUS_SPIN_US", v)).into_iter().collect();
+        let callee = Locus::node_with(&callee_name, epmd, &env);
+        let mut builder = Node::builder()
+            .name(format!("spin_caller_{}@127.0.0.1", label.trim()))
+            .cookie(COOKIE)
+            .epmd_port(epmd);
+        if spin_us.is_some() {
+            builder = builder.spin(Duration::ZERO);
+        }
+        let node = builder.start().await.unwrap();
+        let peer: NodeName = callee_name.parse().unwrap();
+        node.connect(&peer).await.unwrap();
+        let client = PingServer::client(&node, ("ping", &peer));
+        client.ping(bytes(&[0; 32])).await.unwrap();
+        for rate in [0u32, 100, 1_000, 10_000] {
+            let (me, them) = (cpu_time(std::process::id()), cpu_time(callee.0.id()));
+            let started = Instant::now();
+            let lat = paced_calls(&client, rate, span).await;
+            let took = started.elapsed().as_secs_f64();
+            let share =
+                |before: Duration, now: Duration| 100.0 * (now - before).as_secs_f64() / took;
+            let (caller_cpu, callee_cpu) = (
+                share(me, cpu_time(std::process::id())),
+                share(them, cpu_time(callee.0.id())),
+            );
+            let lat_text = if lat.is_empty() {
+                "          (no calls)          ".to_owned()
+            } else {
+                format!(
+                    "p50 {:>6.1} µs  p99 {:>6.1} µs",
+                    us(percentile(&lat, 0.5)),
+                    us(percentile(&lat, 0.99))
+                )
+            };
+            println!(
+                "spin {label} {rate:>6} calls/s   caller CPU {caller_cpu:>5.1} %   callee CPU {callee_cpu:>5.1} % of a core   {lat_text}   load {}",
+                load()
+            );
+        }
+        node.shutdown().await;
+        drop(callee);
+    }
+}
+
+/// Whether the section `name` runs (`LOCUS_BENCH_ONLY` names one, or all run).
+fn section(name: &str) -> bool {
+    std::env::var("LOCUS_BENCH_ONLY").map_or(true, |only| only == name)
+}
+
 fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--exact") {
         return;
@@ -322,7 +436,7 @@ fn main() {
             println!("locus distribution harness ({} mode): calls to a `locus node` in another process", if q { "quick" } else { "full" });
 
             let n = if q { 2_000 } else { 20_000 };
-            for payload in [32usize, 4096, 65536] {
+            for payload in [32usize, 4096, 65536].into_iter().filter(|_| section("calls")) {
                 let (lat, _) = calls(&client, payload, n, 1).await;
                 let floor = tcp_floor(payload, n.min(20_000)).await;
                 let spin_floor = tokio::task::spawn_blocking(move || tcp_spin_floor(payload, n.min(20_000)))
@@ -340,36 +454,44 @@ fn main() {
                     load()
                 );
             }
-            for conc in [1usize, 8, 64] {
+            for conc in [1usize, 8, 64].into_iter().filter(|_| section("calls")) {
                 let (lat, rate) = calls(&client, 32, if q { 5_000 } else { 100_000 }, conc).await;
                 println!(
-                    "calls, {:>2} callers   {:>9.0} calls/s   p50 {:>7.1} µs   load {}",
+                    "calls, {:>2} callers   {:>9.0} calls/s   p50 {:>7.1} µs  p99 {:>7.1} µs  p99.9 {:>7.1} µs   load {}",
                     conc,
                     rate,
                     us(percentile(&lat, 0.5)),
+                    us(percentile(&lat, 0.99)),
+                    us(percentile(&lat, 0.999)),
                     load()
                 );
             }
-            for senders in [1usize, 8] {
+            for senders in [1usize, 8].into_iter().filter(|_| section("casts")) {
                 let rate = casts(&client, senders, if q { 100_000 } else { 4_000_000 }).await;
                 println!("casts, {senders} sender{}    {:>9.0} msg/s   load {}", if senders == 1 { " " } else { "s" }, rate, load());
             }
-            for n in if q { vec![3, 5, 10] } else { vec![3, 5, 10, 50, 100] } {
+            if section("spin") {
+                spin_cost(q).await;
+            }
+            let meshes = if q { vec![3, 5, 10] } else { vec![3, 5, 10, 50, 100] };
+            for n in meshes.into_iter().filter(|_| section("mesh")) {
                 let took = mesh(n).await;
                 println!("mesh of {n:>3} nodes   {:>7.1} ms (each connects to the first only)   load {}", took.as_secs_f64() * 1e3, load());
             }
-            let mut downs = Vec::new();
-            for round in 0..if q { 3 } else { 10 } {
-                downs.push(nodedown_after_kill(&node, epmd, round).await);
+            if section("nodedown") {
+                let mut downs = Vec::new();
+                for round in 0..if q { 3 } else { 10 } {
+                    downs.push(nodedown_after_kill(&node, epmd, round).await);
+                }
+                downs.sort();
+                println!(
+                    "kill -9 -> nodedown   median {:>5.2} ms   max {:>5.2} ms ({} rounds)   load {}",
+                    percentile(&downs, 0.5).as_secs_f64() * 1e3,
+                    downs.last().unwrap().as_secs_f64() * 1e3,
+                    downs.len(),
+                    load()
+                );
             }
-            downs.sort();
-            println!(
-                "kill -9 -> nodedown   median {:>5.2} ms   max {:>5.2} ms ({} rounds)   load {}",
-                percentile(&downs, 0.5).as_secs_f64() * 1e3,
-                downs.last().unwrap().as_secs_f64() * 1e3,
-                downs.len(),
-                load()
-            );
             node.shutdown().await;
         })
         .await

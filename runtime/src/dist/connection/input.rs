@@ -3,10 +3,11 @@
 //! It reads big chunks, cuts as many whole frames as a chunk holds and hands each to the
 //! local process it names, in order, then yields so the processes it woke run while their
 //! messages are in cache. A message whose header repeats the previous one's is read from
-//! its call reference on ([`LastMsg`]). Right after traffic it polls the socket for the
-//! connection's spin window before it sleeps (one spinning reader per node). A frame that
-//! does not parse, or a signal the peer forges for another node, closes this connection
-//! only; when the connection ends, the reader is the one that tells everyone depending on it.
+//! its call reference on ([`LastMsg`]). Right after traffic, when the traffic's pace says
+//! the next read is near ([`Pace`]), it polls the socket for the connection's spin window
+//! before it sleeps (one spinning reader per node). A frame that does not parse, or a
+//! signal the peer forges for another node, closes this connection only; when the
+//! connection ends, the reader is the one that tells everyone depending on it.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -18,7 +19,7 @@ use tokio::time::Instant;
 use super::super::frame::{self, Frame, FrameError, WirePid};
 use super::super::last_msg::LastMsg;
 use super::super::transport::Reader;
-use super::spin::Spinner;
+use super::spin::{Pace, Spinner};
 use super::{Conn, MAX_IDLE_BUFFER};
 use crate::node::{Node, NodeDownReason, NodeName};
 use crate::process::{
@@ -77,16 +78,18 @@ impl Conn {
         let mut grown = false;
         let mut buf = BytesMut::with_capacity(chunk);
         let mut last_data = Instant::now();
+        let mut pace = Pace::new(self.spin);
         let mut last_msg = LastMsg::default();
         let reason = 'conn: loop {
-            // Right after traffic, poll the socket for a moment before sleeping: waking a
-            // parked thread costs tens of microseconds, more than a reply takes to come.
+            // Right after traffic that comes often, poll the socket for a moment before
+            // sleeping: waking a parked thread costs tens of microseconds, more than a
+            // reply takes to come.
             let room = buf.capacity() - buf.len();
-            let spun = if self.spin.is_zero() {
+            let window = pace.window();
+            let spun = if window.is_zero() {
                 None
             } else {
-                self.spin_read(&mut rd, &mut buf, last_data + self.spin)
-                    .await
+                self.spin_read(&mut rd, &mut buf, last_data + window).await
             };
             let read = match spun {
                 Some(r) => r,
@@ -97,7 +100,9 @@ impl Conn {
                 },
             };
             if matches!(read, Ok(n) if n > 0) {
-                last_data = Instant::now();
+                let now = Instant::now();
+                pace.arrived(now - last_data);
+                last_data = now;
             }
             match read {
                 Ok(0) | Err(_) => {
