@@ -3,7 +3,7 @@
 #
 #   Elixir → Elixir    GenServer.call / cast from an Elixir node to an Elixir node's :ping
 #   Elixir → locus     the same calls to examples/elixir_bridge's #[gen_server] ping
-#   locus → Elixir     the bridge's `bench` command calling the Elixir :ping
+#   locus → Elixir     the bridge's `bench`, `rate` and `casts` commands on the Elixir :ping
 #   locus → locus      the same, to a second bridge (locus's own protocol)
 #
 # 32 B / 4 KiB / 64 KiB call p50/p99, calls/s with 1/8/64 callers, casts/s from one sender.
@@ -62,6 +62,23 @@ for round in $(seq 1 $rounds); do
             line=$(grep -a "^bench " "$fifo.out")
             echo "row round=$round from=bl1 target=${target%%@*} kind=call bytes=$size ${line#bench } load=$(cut -d' ' -f1 /proc/loadavg)"
         done
+    done
+done
+secs=3; casts=100000
+[[ -n "$quick" ]] && { secs=1; casts=2000; }
+ask() { : >"$fifo.out"; echo "$1" >&3; wait_for "$fifo.out" "^$2 "; grep -a "^$2 " "$fifo.out"; }
+for round in $(seq 1 $rounds); do
+    for callers in 1 8 64; do
+        for target in "be2_$tag@127.0.0.1" "bl2_$tag@127.0.0.1"; do
+            line=$(ask "rate $target $callers $secs" rate)
+            echo "row round=$round from=bl1 target=${target%%@*} kind=throughput callers=$callers ${line#rate } load=$(cut -d' ' -f1 /proc/loadavg)"
+        done
+    done
+done
+for round in $(seq 1 $rounds); do
+    for target in "be2_$tag@127.0.0.1" "bl2_$tag@127.0.0.1"; do
+        line=$(ask "casts $target $casts" casts)
+        echo "row round=$round from=bl1 target=${target%%@*} kind=casts ${line#casts } load=$(cut -d' ' -f1 /proc/loadavg)"
     done
 done
 exec 3>&-

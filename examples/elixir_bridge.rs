@@ -22,6 +22,8 @@
 //!   `{:echo, TEXT}` and prints its reply (see README, "Locus in an Elixir cluster").
 //! - `upcase NODE TEXT`: `String.upcase(TEXT)` run on `NODE` through rpc.
 //! - `bench NODE CALLS BYTES`: call latency to `NODE`'s `ping` (p50 and p99, µs).
+//! - `rate NODE CALLERS SECONDS`: calls per second to `NODE`'s `ping` from `CALLERS` tasks.
+//! - `casts NODE COUNT`: casts per second to `NODE`'s `ping` from one sender.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -168,8 +170,16 @@ async fn command(node: &Node, words: &[&str]) -> String {
             (Ok(n), Ok(calls), Ok(size)) => bench(node, &n, calls, size).await,
             _ => "usage: bench NODE CALLS BYTES".into(),
         },
+        ["rate", n, callers, secs] => match (peer(n), callers.parse(), secs.parse()) {
+            (Ok(n), Ok(callers), Ok(secs)) => rate(node, &n, callers, secs).await,
+            _ => "usage: rate NODE CALLERS SECONDS".into(),
+        },
+        ["casts", n, count] => match (peer(n), count.parse()) {
+            (Ok(n), Ok(count)) => casts(node, &n, count).await,
+            _ => "usage: casts NODE COUNT".into(),
+        },
         _ => "commands: nodes | connect NODE | ping NODE TEXT | echo NODE TEXT | upcase NODE TEXT \
-              | bench NODE CALLS BYTES"
+              | bench NODE CALLS BYTES | rate NODE CALLERS SECONDS | casts NODE COUNT"
             .into(),
     }
 }
@@ -193,6 +203,64 @@ async fn bench(node: &Node, peer: &NodeName, calls: usize, size: usize) -> Strin
     took.sort_by(f64::total_cmp);
     let at = |q: f64| took[((took.len() as f64 * q) as usize).min(took.len() - 1)];
     format!("bench p50={:.1} p99={:.1}", at(0.5), at(0.99))
+}
+
+/// `rate NODE CALLERS SECONDS`: `CALLERS` tasks call `ping` on NODE with 32 bytes, each
+/// one call after the other, for `SECONDS`; prints the calls per second.
+async fn rate(node: &Node, peer: &NodeName, callers: usize, secs: u64) -> String {
+    let ping = Ping::client(node, ("ping", peer));
+    let until = std::time::Instant::now() + Duration::from_secs(secs);
+    let tasks: Vec<_> = (0..callers.max(1))
+        .map(|_| {
+            let ping = ping.clone();
+            tokio::spawn(async move {
+                let mut done = 0u64;
+                while std::time::Instant::now() < until {
+                    ping.ping("x".repeat(32)).await?;
+                    done += 1;
+                }
+                Ok::<u64, locus::CallError>(done)
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for task in tasks {
+        match task.await {
+            Ok(Ok(n)) => total += n,
+            Ok(Err(e)) => return format!("rate failed: {e}"),
+            Err(e) => return format!("rate failed: {e}"),
+        }
+    }
+    format!("rate calls_per_s={:.0}", total as f64 / secs.max(1) as f64)
+}
+
+/// `casts NODE COUNT`: casts `COUNT` `{:count, 32 bytes}` to `ping` on NODE from one
+/// sender, then asks it (`:counted`) until all have been handled; prints casts per second.
+async fn casts(node: &Node, peer: &NodeName, count: u64) -> String {
+    let ping = Ping::client(node, ("ping", peer));
+    let before = match ping.counted().await {
+        Ok(n) => n,
+        Err(e) => return format!("casts failed: {e}"),
+    };
+    let start = std::time::Instant::now();
+    let payload = serde_bytes::ByteBuf::from(vec![b'x'; 32]);
+    for _ in 0..count {
+        if let Err(e) = ping.count(payload.clone()).await {
+            return format!("casts failed: {e}");
+        }
+    }
+    // One sender's casts arrive in order: the count answers once all have been handled.
+    loop {
+        match ping.counted().await {
+            Ok(n) if n >= before + count => break,
+            Ok(_) => {}
+            Err(e) => return format!("casts failed: {e}"),
+        }
+    }
+    format!(
+        "casts casts_per_s={:.0}",
+        count as f64 / start.elapsed().as_secs_f64()
+    )
 }
 
 #[derive(Parser)]
