@@ -315,6 +315,26 @@ async fn nodedown_after_kill(node: &Node, epmd: u16, round: usize) -> Duration {
     took
 }
 
+/// How `sorted` latencies spread: the share of calls in each band, as one line.
+fn histogram(sorted: &[Duration]) -> String {
+    const BANDS: [u64; 7] = [10, 20, 50, 100, 200, 500, 1_000];
+    let mut line = String::new();
+    let mut from = 0usize;
+    let mut lower = 0u64;
+    for upper in BANDS.into_iter().chain([u64::MAX]) {
+        let to = sorted.partition_point(|d| d.as_micros() < u128::from(upper));
+        let share = 100.0 * (to - from) as f64 / sorted.len().max(1) as f64;
+        let band = if upper == u64::MAX {
+            format!("≥{lower}")
+        } else {
+            format!("{lower}-{upper}")
+        };
+        line.push_str(&format!("  {band} µs {share:.2} %"));
+        (from, lower) = (to, upper);
+    }
+    line
+}
+
 /// CPU time (user and system) process `pid` has used so far, from `/proc/PID/stat`.
 fn cpu_time(pid: u32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
@@ -453,6 +473,7 @@ fn main() {
                     us(spin_floor),
                     load()
                 );
+                println!("    spread:{}", histogram(&lat));
             }
             for conc in [1usize, 8, 64].into_iter().filter(|_| section("calls")) {
                 let (lat, rate) = calls(&client, 32, if q { 5_000 } else { 100_000 }, conc).await;
