@@ -38,7 +38,7 @@ exec 3>"$fifo"
 pids+=($!)
 elixir --name "be2_$tag@127.0.0.1" --cookie $cookie benches/beam/bench.exs serve >/dev/null 2>&1 &
 pids+=($!)
-wait_for() { for _ in $(seq 1 300); do grep -aq "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "timed out waiting for $2 in $1"; exit 1; }
+wait_for() { for _ in $(seq 1 300); do grep -aq "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "timed out waiting for $2 in $1" >&2; exit 1; }
 wait_for "$fifo.out" "ready bl1_$tag"
 # An Elixir node takes a second or two to start: wait until the port mapper lists it.
 for _ in $(seq 1 100); do

@@ -13,8 +13,9 @@
 //! ```
 //!
 //! The `spin` section prints what the spin costs: the CPU time of each node (caller in this
-//! process, callee in its own) while calls come at a steady 0, 100, 1,000 and 10,000 per
-//! second, with the spin on and off, beside those calls' p50 and p99.
+//! process, callee in its own) while calls come at 0, 100, 1,000 and 10,000 per second
+//! (paced by tokio's timer, whose 1 ms steps send the 10,000 as ten back to back each
+//! millisecond), with the spin on and off, beside those calls' p50 and p99.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -335,6 +336,16 @@ fn histogram(sorted: &[Duration]) -> String {
     line
 }
 
+/// The unit of /proc's CPU times (`getconf CLK_TCK`; 100 where it cannot be asked).
+fn clock_ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
+}
+
 /// CPU time (user and system) process `pid` has used so far, from `/proc/PID/stat`.
 fn cpu_time(pid: u32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
@@ -343,12 +354,12 @@ fn cpu_time(pid: u32) -> Duration {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
     let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    // USER_HZ, which Linux fixes at 100 for /proc.
-    Duration::from_millis(ticks * 10)
+    Duration::from_secs_f64(ticks as f64 / clock_ticks_per_second())
 }
 
-/// Calls of 32 B at a steady `rate` per second for `span` (none at rate 0): their
-/// latencies, sorted.
+/// Calls of 32 B at `rate` per second for `span` (none at rate 0), paced by tokio's timer
+/// (1 ms steps: above 1,000 a second, several calls leave back to back each millisecond):
+/// their latencies, sorted.
 async fn paced_calls(client: &PingServerClient, rate: u32, span: Duration) -> Vec<Duration> {
     let body = vec![0xa5u8; 32];
     let mut lat = Vec::new();
@@ -373,22 +384,23 @@ async fn paced_calls(client: &PingServerClient, rate: u32, span: Duration) -> Ve
 }
 
 /// What the spin costs: for the spin on (the default window) and off, a fresh pair of
-/// nodes (a caller in this process, a callee in its own), calls at steady rates, and each
+/// nodes (a caller in this process, a callee in its own), calls at set rates, and each
 /// node's CPU time over the span as a share of one core.
 async fn spin_cost(q: bool) {
     let span = Duration::from_secs(if q { 1 } else { 5 });
-    for (label, spin_us) in [("on ", None), ("off", Some("0"))] {
+    // Both nodes get the setting explicitly: the callee would otherwise take a
+    // LOCUS_SPIN_US from this process's environment.
+    for (label, spin_us) in [("on ", 100u64), ("off", 0)] {
         let epmd = free_port();
         let callee_name = format!("spin_callee_{}@127.0.0.1", label.trim());
-        let env: Vec<(&str, &str)> = spin_us.map(|v| ("LOCUS_SPIN_US", v)).into_iter().collect();
+        let spin_text = spin_us.to_string();
+        let env = [("LOCUS_SPIN_US", spin_text.as_str())];
         let callee = Locus::node_with(&callee_name, epmd, &env);
         let mut builder = Node::builder()
             .name(format!("spin_caller_{}@127.0.0.1", label.trim()))
             .cookie(COOKIE)
             .epmd_port(epmd);
-        if spin_us.is_some() {
-            builder = builder.spin(Duration::ZERO);
-        }
+        builder = builder.spin(Duration::from_micros(spin_us));
         let node = builder.start().await.unwrap();
         let peer: NodeName = callee_name.parse().unwrap();
         node.connect(&peer).await.unwrap();

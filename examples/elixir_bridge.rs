@@ -224,12 +224,17 @@ async fn rate(node: &Node, peer: &NodeName, callers: usize, secs: u64) -> String
         })
         .collect();
     let mut total = 0;
+    let mut failed = None;
     for task in tasks {
         match task.await {
             Ok(Ok(n)) => total += n,
-            Ok(Err(e)) => return format!("rate failed: {e}"),
-            Err(e) => return format!("rate failed: {e}"),
+            Ok(Err(e)) => failed = Some(e.to_string()),
+            Err(e) => failed = Some(e.to_string()),
         }
+    }
+    // Every task has ended (each stops at `until`) before the next command runs.
+    if let Some(e) = failed {
+        return format!("rate failed: {e}");
     }
     format!("rate calls_per_s={:.0}", total as f64 / secs.max(1) as f64)
 }
@@ -244,15 +249,23 @@ async fn casts(node: &Node, peer: &NodeName, count: u64) -> String {
     };
     let start = std::time::Instant::now();
     let payload = serde_bytes::ByteBuf::from(vec![b'x'; 32]);
-    for _ in 0..count {
+    for i in 0..count {
         if let Err(e) = ping.count(payload.clone()).await {
             return format!("casts failed: {e}");
         }
+        if i % 256 == 255 {
+            tokio::task::yield_now().await;
+        }
     }
-    // One sender's casts arrive in order: the count answers once all have been handled.
+    // One sender's casts arrive in order: the count answers once all have been handled
+    // (or, if some were dropped on the way, never: hence the deadline).
+    let deadline = start + Duration::from_secs(120);
     loop {
         match ping.counted().await {
             Ok(n) if n >= before + count => break,
+            Ok(n) if std::time::Instant::now() > deadline => {
+                return format!("casts failed: {} of {count} arrived", n - before);
+            }
             Ok(_) => {}
             Err(e) => return format!("casts failed: {e}"),
         }

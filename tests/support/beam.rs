@@ -123,7 +123,7 @@ end)
 
 /// How long a BEAM node may take to boot or to answer one line: on a loaded 2-core machine
 /// a boot alone has been seen to take more than 10 s (its schedulers compete for the
-/// cores), and a `Node.connect` may wait out `net_setuptime` (7 s).
+/// cores), and a `Node.connect` may wait out `net_setuptime` (30 s, set below).
 const BEAM_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// An Elixir node (an OS process, killed when dropped) driven line by line.

@@ -437,7 +437,7 @@ async fn nodes_in_one_process_keep_their_own_spin_setting_and_spinner() {
     assert!(Spinner::claim(quiet_to_third.spin_settings().1).is_none());
     // ...and another node's is its own: held on one node, free on the other.
     assert!(!std::sync::Arc::ptr_eq(q_claim, e_claim));
-    // (A connection of that node may be spinning right now, for its 250 µs after traffic:
+    // (A connection of that node may be spinning right now, for up to 250 µs after traffic:
     // the claim is free again within moments.)
     let start = std::time::Instant::now();
     loop {

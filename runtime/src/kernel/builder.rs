@@ -283,9 +283,10 @@ impl NodeBuilder {
     /// [`Config`](crate::config::Config)). Like the BEAM's scheduler busy-wait, it trades CPU for latency: on a
     /// quiet machine, waking a sleeping thread costs 30-60 µs, more than a reply takes to
     /// come back. A connection spins only within this window after it last received data,
-    /// and only while its reads have lately come within two windows of each other, so an
-    /// idle node, or one that gets a message every millisecond, uses no CPU spinning (a
-    /// spin that cannot catch the next message would only cost a core); and only one
+    /// and only while its reads have lately come within two windows of each other and its
+    /// spins catch something, so an idle node, or (with the default window) one that gets
+    /// a message every millisecond, uses no CPU spinning (a spin that cannot catch the next
+    /// message would only cost a core); and only one
     /// connection of the process spins at a time (its polls serve the others' sockets
     /// too), so under steady traffic the spin costs at most one core. Zero turns it off.
     pub fn spin(mut self, window: Duration) -> Self {

@@ -91,6 +91,9 @@ impl Conn {
             } else {
                 self.spin_read(&mut rd, &mut buf, last_data + window).await
             };
+            if spun.is_none() && !window.is_zero() && Instant::now() >= last_data + window {
+                pace.missed();
+            }
             let read = match spun {
                 Some(r) => r,
                 None => tokio::select! {

@@ -33,16 +33,26 @@ impl Drop for Spinner<'_> {
 #[derive(Debug, Default)]
 pub(crate) struct SpinClaim(AtomicBool);
 
+/// Reads at most this far apart on average may start a spin, however short the window:
+/// a reader that parks sees gaps of a parked round trip (70-200 µs on the development VM),
+/// which a short window alone would never admit.
+const START_GAP: Duration = Duration::from_micros(200);
+
+/// After this many spins in a row that caught nothing, a reader stops spinning until a
+/// read comes within a window of the one before.
+const MAX_MISSES: u32 = 4;
+
 /// The pace of a connection's incoming traffic, which decides whether its reader spins.
 ///
 /// A reader spins its node's whole window after a read only while the reads have lately
-/// come within two windows of each other (a moving average of the gaps between them: at
-/// two windows, about half the next reads still come within one); otherwise it parks at
-/// once. At a steady 1,000 calls a second, say, no spin catches the
-/// next request, so spinning would only burn a core's window per message and, on a
-/// machine whose cores are all busy, keep the process's other threads from a core for as
-/// long. Back-to-back traffic starts the spin within a few reads, after which the gaps
-/// shrink to the round trip and it stays on.
+/// come close together: a moving average of the gaps between them within two windows (or
+/// [`START_GAP`], for short windows). And only while spinning pays: after a few spins in a
+/// row that caught nothing (reads evenly spaced a little beyond the window, say) it stops
+/// until a read comes within a window again. Otherwise it parks at once. At a steady 1,000
+/// calls a second no spin catches the next request, so spinning would only burn a core's
+/// window per message and, on a machine whose cores are all busy, keep the process's other
+/// threads from a core for as long. Back-to-back traffic starts the spin within a few
+/// reads, after which the gaps shrink to the round trip and it stays on.
 ///
 /// Socket-free: the reader tells it what it sees, and asks it.
 #[derive(Debug, Clone)]
@@ -51,25 +61,45 @@ pub(crate) struct Pace {
     max: Duration,
     /// A moving average of the gaps between reads that brought data.
     gap: Duration,
+    /// Spins in a row that ended with nothing read.
+    misses: u32,
 }
 
 impl Pace {
     pub(crate) fn new(max: Duration) -> Pace {
         // Until traffic says otherwise the gap is long: a fresh connection does not spin.
-        Pace { max, gap: max * 4 }
+        Pace {
+            max,
+            gap: Self::longest(max),
+            misses: 0,
+        }
+    }
+
+    /// The longest gap a read counts for: a long silence counts as a few windows, enough
+    /// to stop spinning, not so much that a burst after it takes long to be seen as one.
+    fn longest(max: Duration) -> Duration {
+        max.saturating_mul(2).max(START_GAP).saturating_mul(2)
     }
 
     /// A read brought data `since` after the previous one.
     pub(crate) fn arrived(&mut self, since: Duration) {
-        // A long silence counts as a few windows: enough to stop spinning, not so much
-        // that a burst after it takes long to be seen as one.
-        let since = since.min(self.max * 4);
-        self.gap = (self.gap * 3 + since) / 4;
+        if since <= self.max {
+            // A spin would have caught it.
+            self.misses = 0;
+        }
+        let since = since.min(Self::longest(self.max));
+        self.gap = (self.gap.saturating_mul(3).saturating_add(since)) / 4;
+    }
+
+    /// A spin's window passed with nothing read.
+    pub(crate) fn missed(&mut self) {
+        self.misses = self.misses.saturating_add(1);
     }
 
     /// How long to spin after a read: the node's window, or nothing.
     pub(crate) fn window(&self) -> Duration {
-        if self.gap <= self.max * 2 {
+        let close = self.gap <= self.max.saturating_mul(2).max(START_GAP);
+        if !self.max.is_zero() && close && self.misses < MAX_MISSES {
             self.max
         } else {
             Duration::ZERO
@@ -142,5 +172,43 @@ mod tests {
         let mut pace = Pace::new(Duration::ZERO);
         pace.arrived(us(1));
         assert_eq!(pace.window(), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_short_window_starts_from_parked_round_trips() {
+        let window = us(20);
+        let mut pace = Pace::new(window);
+        let mut reads = 0;
+        while pace.window().is_zero() {
+            pace.arrived(us(70));
+            reads += 1;
+            assert!(reads < 10, "spinning starts within a few reads");
+        }
+        assert_eq!(pace.window(), window);
+    }
+
+    #[test]
+    fn spins_that_catch_nothing_stop_until_a_read_comes_within_a_window() {
+        let mut pace = Pace::new(MAX);
+        // Evenly spaced reads 150 µs apart: close, but never within a 100 µs spin.
+        for _ in 0..20 {
+            pace.arrived(us(150));
+            if !pace.window().is_zero() {
+                pace.missed();
+            }
+        }
+        assert_eq!(pace.window(), Duration::ZERO);
+        // A read within a window starts it again.
+        pace.arrived(us(60));
+        assert_eq!(pace.window(), MAX);
+    }
+
+    #[test]
+    fn the_longest_window_allowed_does_not_overflow() {
+        let mut pace = Pace::new(Duration::MAX);
+        pace.arrived(Duration::MAX);
+        pace.arrived(us(1));
+        pace.missed();
+        assert_eq!(pace.window(), Duration::MAX);
     }
 }
