@@ -113,6 +113,7 @@ async fn node_monitors_see_up_then_down_with_a_reason() {
     });
     ready_rx.await.unwrap();
     let mut events = a.node_events();
+    let mut b_events = b.node_events();
     a.connect(b.name()).await.unwrap();
     assert_eq!(within("nodeup", rx.recv()).await.unwrap(), "up b@127.0.0.1");
     assert_eq!(
@@ -130,7 +131,17 @@ async fn node_monitors_see_up_then_down_with_a_reason() {
     );
     assert!(a.nodes().is_empty());
     // The peer saw its side close.
-    eventually("b sees a leave", || b.nodes().is_empty()).await;
+    loop {
+        match within("b sees a leave", b_events.recv()).await {
+            Some(NodeEvent::Down(n, reason)) => {
+                assert_eq!(&n, a.name());
+                eprintln!("b saw {n} leave: {reason:?}; b lists {:?}", b.nodes());
+                break;
+            }
+            Some(_) => {}
+            None => panic!("b's node events ended"),
+        }
+    }
     // A clean shutdown is reported as such to the peer.
     a.connect(b.name()).await.unwrap();
     assert_eq!(within("nodeup", rx.recv()).await.unwrap(), "up b@127.0.0.1");
