@@ -23,7 +23,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use locus::{Node, NodeEvent, NodeName};
+use locus::{Blob, Node, NodeEvent, NodeName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 mod support;
@@ -189,8 +189,10 @@ fn tcp_spin_floor(payload: usize, rounds: usize) -> Duration {
     }))
 }
 
-fn bytes(payload: &[u8]) -> serde_bytes::ByteBuf {
-    serde_bytes::ByteBuf::from(payload.to_vec())
+/// The payload of a call: a `Blob` shares its bytes, as a `Bytes` does, so each call sends
+/// the same buffer without copying it.
+fn bytes(payload: &Blob) -> Blob {
+    payload.clone()
 }
 
 /// Latency percentiles of `calls` calls from `concurrency` tasks, and calls per second.
@@ -200,7 +202,7 @@ async fn calls(
     calls: usize,
     concurrency: usize,
 ) -> (Vec<Duration>, f64) {
-    let body = vec![0xa5u8; payload];
+    let body = Blob::from(vec![0xa5u8; payload]);
     for _ in 0..(calls / 10).clamp(10, 2000) {
         client.ping(bytes(&body)).await.unwrap();
     }
@@ -361,7 +363,7 @@ fn cpu_time(pid: u32) -> Duration {
 /// (1 ms steps: above 1,000 a second, several calls leave back to back each millisecond):
 /// their latencies, sorted.
 async fn paced_calls(client: &PingServerClient, rate: u32, span: Duration) -> Vec<Duration> {
-    let body = vec![0xa5u8; 32];
+    let body = Blob::from(vec![0xa5u8; 32]);
     let mut lat = Vec::new();
     if rate == 0 {
         tokio::time::sleep(span).await;
@@ -405,7 +407,7 @@ async fn spin_cost(q: bool) {
         let peer: NodeName = callee_name.parse().unwrap();
         node.connect(&peer).await.unwrap();
         let client = PingServer::client(&node, ("ping", &peer));
-        client.ping(bytes(&[0; 32])).await.unwrap();
+        client.ping(Blob::from_static(&[0; 32])).await.unwrap();
         for rate in [0u32, 100, 1_000, 10_000] {
             let (me, them) = (cpu_time(std::process::id()), cpu_time(callee.0.id()));
             let started = Instant::now();
@@ -437,6 +439,13 @@ async fn spin_cost(q: bool) {
 }
 
 /// Whether the section `name` runs (`LOCUS_BENCH_ONLY` names one, or all run).
+/// How many times this runtime's worker threads have parked (gone to sleep) so far: a
+/// parked worker that is woken to run a task is a wake-up on the call's path.
+fn parks() -> u64 {
+    let m = tokio::runtime::Handle::current().metrics();
+    (0..m.num_workers()).map(|w| m.worker_park_count(w)).sum()
+}
+
 fn section(name: &str) -> bool {
     std::env::var("LOCUS_BENCH_ONLY").map_or(true, |only| only == name)
 }
@@ -468,8 +477,12 @@ fn main() {
             println!("locus distribution harness ({} mode): calls to a `locus node` in another process", if q { "quick" } else { "full" });
 
             let n = if q { 2_000 } else { 20_000 };
-            for payload in [32usize, 4096, 65536].into_iter().filter(|_| section("calls")) {
+            for payload in [32usize, 4096, 65536, 8 << 20].into_iter().filter(|_| section("calls")) {
+                // 8 MiB calls take milliseconds: fewer of them.
+                let n = if payload > 1 << 20 { if q { 20 } else { 300 } } else { n };
+                let parked = parks();
                 let (lat, _) = calls(&client, payload, n, 1).await;
+                let parks_per_call = (parks() - parked) as f64 / lat.len() as f64;
                 let floor = tcp_floor(payload, n.min(20_000)).await;
                 let spin_floor = tokio::task::spawn_blocking(move || tcp_spin_floor(payload, n.min(20_000)))
                     .await
@@ -485,7 +498,7 @@ fn main() {
                     us(spin_floor),
                     load()
                 );
-                println!("    spread:{}", histogram(&lat));
+                println!("    spread:{}   caller's worker parks per call {parks_per_call:.2}", histogram(&lat));
             }
             for conc in [1usize, 8, 64].into_iter().filter(|_| section("calls")) {
                 let (lat, rate) = calls(&client, 32, if q { 5_000 } else { 100_000 }, conc).await;

@@ -49,8 +49,8 @@ pub use locus_runtime::{
 
 // Processes.
 pub use locus_runtime::{
-    Addr, Ctx, CustomReason, Dest, Down, Exit, ExitReason, ExitWatch, IntoExitReason, Message,
-    MonitorRef, NoProcError, Pid, RegisterError, SendError, Signal, SpawnOpts, TimerRef,
+    Addr, Blob, Ctx, CustomReason, Dest, Down, Exit, ExitReason, ExitWatch, IntoExitReason,
+    Message, MonitorRef, NoProcError, Pid, RegisterError, SendError, Signal, SpawnOpts, TimerRef,
     Unexpected,
 };
 

@@ -130,6 +130,22 @@ fn bench_prints_the_figures_and_the_floor_as_json() {
             "{key} missing in {out}"
         );
     }
+    // A payload large enough to go out by reference (a `Blob` of 1 MiB): the bench checks
+    // that the first answer is the payload it sent, byte for byte.
+    let (ok, out) = run(&[
+        "bench",
+        "n1@127.0.0.1",
+        "--calls",
+        "20",
+        "--payload",
+        "1048576",
+        "--json",
+        "--cookie",
+        "os-test",
+        "--epmd-port",
+        &epmd.to_string(),
+    ]);
+    assert!(ok, "{out}");
 }
 
 #[test]

@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use locus::{
-    CallError, Ctx, ExitReason, Flow, GenServer, RemoteCodec, ReplyHandle, ServerCtx, Signal,
+    Blob, CallError, Ctx, ExitReason, Flow, GenServer, RemoteCodec, ReplyHandle, ServerCtx, Signal,
 };
 use serde::{Deserialize, Serialize};
 use support::{cluster, free_port, named, within};
@@ -16,6 +16,7 @@ use support::{cluster, free_port, named, within};
 enum Req {
     Ping,
     Echo(Vec<u8>),
+    EchoBlobs(Vec<Blob>),
     Sleep(u64),
     Crash,
 }
@@ -24,6 +25,7 @@ enum Req {
 enum Resp {
     Pong(String),
     Echo(Vec<u8>),
+    Blobs(Vec<Blob>),
     Slept,
 }
 
@@ -48,6 +50,7 @@ impl GenServer for Pinger {
         match req {
             Req::Ping => from.reply(Resp::Pong(ctx.node().name().to_string())),
             Req::Echo(b) => from.reply(Resp::Echo(b)),
+            Req::EchoBlobs(b) => from.reply(Resp::Blobs(b)),
             Req::Sleep(ms) => {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
                 from.reply(Resp::Slept);
@@ -85,6 +88,59 @@ async fn a_call_reaches_a_named_server_on_another_node() {
         remote.call(Req::Echo(payload.clone())).await.unwrap(),
         Resp::Echo(payload)
     );
+}
+
+/// A blob of `len` bytes whose content tells where each byte came from.
+fn patterned(len: usize, seed: u8) -> Blob {
+    Blob::from(
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect::<Vec<u8>>(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blobs_of_every_size_cross_and_come_back_intact() {
+    let nodes = cluster(2).await;
+    let (a, b) = (&nodes[0], &nodes[1]);
+    Pinger::start(b, Pinger).register("ping").await.unwrap();
+    let remote = Pinger::client(a, ("ping", b.name()));
+    // Around the size from which blobs are shared rather than copied, and far above it.
+    let min = Blob::SHARE_MIN;
+    let sizes = [0, 1, min - 1, min, min + 1, 64 * 1024, 1 << 20, 5 << 20];
+    let blobs: Vec<Blob> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| patterned(n, i as u8))
+        .collect();
+    // All in one message, then one by one.
+    let back = within(
+        "blobs in one call",
+        remote.call(Req::EchoBlobs(blobs.clone())),
+    )
+    .await
+    .unwrap();
+    assert_eq!(back, Resp::Blobs(blobs.clone()));
+    for blob in &blobs {
+        let back = within("a blob", remote.call(Req::EchoBlobs(vec![blob.clone()])))
+            .await
+            .unwrap();
+        assert_eq!(back, Resp::Blobs(vec![blob.clone()]));
+    }
+    // Many at once from several callers, mixed with small calls: each answer is its own.
+    let calls = (0..16u8).map(|i| {
+        let remote = remote.clone();
+        async move {
+            let sent = vec![patterned(256 * 1024 + usize::from(i), i)];
+            let back = remote.call(Req::EchoBlobs(sent.clone())).await.unwrap();
+            assert_eq!(back, Resp::Blobs(sent));
+            assert_eq!(
+                remote.call(Req::Echo(vec![i; 3])).await.unwrap(),
+                Resp::Echo(vec![i; 3])
+            );
+        }
+    });
+    within("concurrent blob calls", futures::future::join_all(calls)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

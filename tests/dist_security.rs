@@ -61,6 +61,20 @@ async fn nodes_with_certificates_from_one_ca_connect_call_and_mesh() {
     .await
     .unwrap();
     assert_eq!(back, big);
+    // Blobs go to the socket by reference (a vectored write), through TLS as well.
+    a.rpc()
+        .register("echo.blob", |_n: Node, b: locus::Blob| async move {
+            Ok::<_, String>(b)
+        });
+    let blob = locus::Blob::from((0..3 << 20).map(|i| (i % 253) as u8).collect::<Vec<u8>>());
+    let back: locus::Blob = within(
+        "a 3 MiB blob round trip",
+        b.rpc()
+            .call(a.name(), "echo.blob", blob.clone(), Duration::from_secs(10)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(back, blob);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -61,14 +61,14 @@ pub fn runtime() -> tokio::runtime::Runtime {
 /// The `ping` server of `locus node`, as seen from another node: the same handlers, types
 /// and wire name as the binary's (`src/cli/ping.rs`), which is the contract.
 pub mod ping {
-    use locus::{NodeName, gen_server};
+    use locus::{Blob, NodeName, gen_server};
     use serde::{Deserialize, Serialize};
     use serde_bytes::ByteBuf;
 
     #[derive(Debug, Serialize, Deserialize)]
     pub struct Pong {
         pub node: NodeName,
-        pub payload: ByteBuf,
+        pub payload: Blob,
     }
 
     pub struct PingServer;
@@ -76,7 +76,7 @@ pub mod ping {
     #[gen_server(name = "locus.ping")]
     impl PingServer {
         #[call]
-        fn ping(&mut self, payload: ByteBuf) -> Pong {
+        fn ping(&mut self, payload: Blob) -> Pong {
             unreachable!("runs in the locus binary: {payload:?}")
         }
 

@@ -47,8 +47,8 @@ pub mod fuzzing;
 
 // Processes.
 pub use process::{
-    CallError, CustomReason, Dest, Down, Exit, ExitReason, IntoExitReason, IntoNodeName, Message,
-    MonitorRef, NoProcError, NodeDownReason, NodeName, NodeNameError, Pid, RegisterError,
+    Blob, CallError, CustomReason, Dest, Down, Exit, ExitReason, IntoExitReason, IntoNodeName,
+    Message, MonitorRef, NoProcError, NodeDownReason, NodeName, NodeNameError, Pid, RegisterError,
     SendError, Signal, SpawnOpts, Unexpected,
 };
 

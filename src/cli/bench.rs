@@ -162,13 +162,20 @@ pub(crate) async fn measure(
     concurrency: usize,
 ) -> Result<Report, String> {
     let client = PingServer::client(node, (NAME, target));
-    let body = vec![0xa5u8; payload];
-    // Warm up the connection and both ends.
-    for _ in 0..(calls / 10).clamp(10, 1000) {
-        client
-            .ping(serde_bytes::ByteBuf::from(body.clone()))
+    let body = locus::Blob::from(vec![0xa5u8; payload]);
+    // Warm up the connection and both ends; the first answer must be the payload.
+    for i in 0..(calls / 10).clamp(10, 1000) {
+        let pong = client
+            .ping(body.clone())
             .await
             .map_err(|e| format!("ping failed: {e}"))?;
+        if i == 0 && pong.payload != body {
+            return Err(format!(
+                "{target} echoed {} bytes that differ from the {} sent",
+                pong.payload.len(),
+                body.len()
+            ));
+        }
     }
     let per_task = calls.div_ceil(concurrency);
     let start = Instant::now();
@@ -181,7 +188,7 @@ pub(crate) async fn measure(
             for _ in 0..per_task {
                 let t = Instant::now();
                 client
-                    .ping(serde_bytes::ByteBuf::from(body.clone()))
+                    .ping(body.clone())
                     .await
                     .map_err(|e| format!("ping failed: {e}"))?;
                 lat.push(t.elapsed());

@@ -127,7 +127,7 @@ pub(crate) async fn run() -> Result<(), String> {
             .parse()
             .map_err(|e: locus::NodeNameError| e.to_string())?;
         let pong = PingServer::client(&tool, (NAME, &peer))
-            .ping(serde_bytes::ByteBuf::from(b"hello".to_vec()))
+            .ping(locus::Blob::from_static(b"hello"))
             .await
             .map_err(|e| e.to_string())?;
         say(format!(

@@ -2,7 +2,7 @@
 //! payload it is sent (what `locus bench` measures), and counts the casts it receives (what
 //! the cast benches measure). Its wire names (`locus.ping.*`) are part of the CLI contract.
 
-use locus::{NodeName, ServerCtx, gen_server};
+use locus::{Blob, NodeName, ServerCtx, gen_server};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
 
@@ -16,7 +16,7 @@ pub(crate) const GROUP: &str = "locus.nodes";
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Pong {
     pub(crate) node: NodeName,
-    pub(crate) payload: ByteBuf,
+    pub(crate) payload: Blob,
 }
 
 #[derive(Default)]
@@ -28,7 +28,7 @@ pub(crate) struct PingServer {
 impl PingServer {
     /// Answers with this node's name and the payload.
     #[call]
-    fn ping(&mut self, payload: ByteBuf, ctx: &mut ServerCtx<Self>) -> Pong {
+    fn ping(&mut self, payload: Blob, ctx: &mut ServerCtx<Self>) -> Pong {
         Pong {
             node: ctx.node().name().clone(),
             payload,

@@ -63,7 +63,7 @@ async fn probe(node: Node, mut ctx: Ctx<()>) {
                 for peer in node.nodes() {
                     let started = Instant::now();
                     let client = PingServer::client(&node, ("ping", &peer)).timeout(CALL_TIMEOUT);
-                    let _ = client.ping(serde_bytes::ByteBuf::new()).await;
+                    let _ = client.ping(locus::Blob::new()).await;
                     let took = started.elapsed();
                     if took > LATE_AFTER {
                         say(format!("probe late-call {peer} {}", took.as_millis()));

@@ -463,13 +463,18 @@ impl<'b> FrameWriter<'b> {
         max: usize,
         payload: impl FnOnce(&mut Vec<u8>) -> Result<(), EncodeError>,
     ) -> Result<(), EncodeFrameError> {
+        let undo = |buf: &mut Vec<u8>| {
+            buf.truncate(self.start);
+            crate::process::unshare_after(self.start);
+        };
         if let Err(e) = payload(self.buf) {
-            self.buf.truncate(self.start);
+            undo(self.buf);
             return Err(e.into());
         }
-        let len = self.buf.len() - self.start - 4;
+        // Large blobs in the payload may follow by reference (see `Blob`): they count.
+        let len = self.buf.len() - self.start - 4 + crate::process::shared_len_after(self.start);
         if len > max {
-            self.buf.truncate(self.start);
+            undo(self.buf);
             return Err(EncodeFrameError::TooLarge(len, max));
         }
         self.buf[self.start..self.start + 4].copy_from_slice(&(len as u32).to_be_bytes());

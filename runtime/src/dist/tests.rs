@@ -454,3 +454,56 @@ async fn nodes_in_one_process_keep_their_own_spin_setting_and_spinner() {
     drop(held);
     assert!(Spinner::claim(q_claim).is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_blobs_go_out_by_reference_in_whole_frames_in_order() {
+    use crate::process::Blob;
+    const LIMIT: usize = 256 * 1024;
+    let epmd = free_port();
+    let a = node("a", epmd, None, Some(LIMIT)).await;
+    let mut raw = raw_peer(&a).await;
+    let raw_name = NodeName::new("raw@127.0.0.1").unwrap();
+    let big = Blob::from((0..64 * 1024).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
+    let small = Blob::from(vec![1u8; 10]);
+    type M = (u32, Vec<Blob>);
+    let sent: Vec<M> = vec![
+        (1, vec![]),
+        (2, vec![big.clone()]),
+        (3, vec![big.clone(), small.clone(), big.clone()]),
+        (4, vec![small]),
+    ];
+    for (i, m) in sent.iter().enumerate() {
+        a.send(("sink", &raw_name), m.clone()).unwrap();
+        if i == 2 {
+            // Over the frame limit only with its blobs counted: refused at the sender,
+            // and nothing around it is lost.
+            let over: M = (9, vec![big.clone(); LIMIT / big.len() + 1]);
+            a.send(("sink", &raw_name), over).unwrap();
+        }
+    }
+    let mut got: Vec<M> = Vec::new();
+    let mut buf = bytes::BytesMut::new();
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    while got.len() < sent.len() {
+        while let Ok(Some(len)) = frame::check(&buf, usize::MAX) {
+            let f = buf.split_to(len);
+            // Skip what the node's own services send (pg, global).
+            if let frame::Frame::Msg { head, payload, .. } = frame::parse(&f).unwrap()
+                && head.to == frame::WireDest::Name("sink")
+            {
+                assert_eq!(head.type_name, crate::process::wire_name::<M>());
+                got.push(rmp_serde::from_slice(payload).unwrap());
+            }
+        }
+        if got.len() == sent.len() {
+            break;
+        }
+        let n = tokio::time::timeout_at(until, raw.read_buf(&mut buf))
+            .await
+            .expect("the frames did not all arrive")
+            .unwrap();
+        assert!(n > 0, "the node closed the connection");
+    }
+    assert_eq!(got, sent);
+    assert_eq!(a.nodes(), vec![raw_name]);
+}

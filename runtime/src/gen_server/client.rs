@@ -150,10 +150,14 @@ impl<S: GenServer> Client<S> {
                 (codec.decode_reply)(WireBytes::etf(&wrapped))
                     .map_err(|e| CallError::BadType(format!("reply did not decode: {e}")))
             }
-            Ok(Ok((format, bytes))) => (codec.decode_reply)(WireBytes {
-                format,
-                bytes: &bytes,
-            })
+            Ok(Ok((format, bytes))) => (codec.decode_reply)(
+                WireBytes {
+                    format,
+                    bytes: &bytes,
+                    frame: None,
+                }
+                .in_frame(&bytes),
+            )
             .map_err(|e| CallError::BadType(format!("reply did not decode: {e}"))),
             Ok(Err(e)) => Err(e),
             Err(_) => Err(CallError::Timeout),

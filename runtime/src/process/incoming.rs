@@ -58,7 +58,7 @@ pub(crate) trait Payload {
 
 impl<T: serde::Serialize + ?Sized> Payload for T {
     fn encode_msgpack(&self, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
-        rmp_serde::encode::write(buf, self)
+        rmp_serde::encode::write(&mut super::blob::BlobWriter(buf), self)
     }
 
     fn encode_etf(&self, buf: &mut Vec<u8>) -> Result<(), EncodeError> {
@@ -94,6 +94,9 @@ pub(crate) enum Format {
 pub(crate) struct WireBytes<'a> {
     pub(crate) format: Format,
     pub(crate) bytes: &'a [u8],
+    /// The frame `bytes` is a slice of, if it is one: large [`Blob`](super::Blob)s decode
+    /// as slices of it instead of copies.
+    pub(crate) frame: Option<&'a bytes::Bytes>,
 }
 
 impl<'a> WireBytes<'a> {
@@ -101,6 +104,7 @@ impl<'a> WireBytes<'a> {
         Self {
             format: Format::MsgPack,
             bytes,
+            frame: None,
         }
     }
 
@@ -108,6 +112,15 @@ impl<'a> WireBytes<'a> {
         Self {
             format: Format::Etf,
             bytes,
+            frame: None,
+        }
+    }
+
+    /// Tells that `bytes` is a slice of `frame`.
+    pub(crate) fn in_frame(self, frame: &'a bytes::Bytes) -> Self {
+        Self {
+            frame: Some(frame),
+            ..self
         }
     }
 }
@@ -122,9 +135,13 @@ pub(crate) fn as_payload<T: serde::Serialize>(value: &T) -> &dyn Payload {
 pub(crate) fn decode_value<T: serde::de::DeserializeOwned>(
     payload: WireBytes<'_>,
 ) -> Result<T, String> {
-    match payload.format {
+    let decode = || match payload.format {
         Format::MsgPack => rmp_serde::from_slice(payload.bytes).map_err(|e| e.to_string()),
         Format::Etf => crate::etf::from_term_bytes(payload.bytes).map_err(|e| e.to_string()),
+    };
+    match payload.frame {
+        Some(frame) => super::blob::decoding_from(frame, payload.bytes, decode),
+        None => decode(),
     }
 }
 

@@ -52,6 +52,7 @@
 //! serializing or boxing it. A pid lookup is one probe of a sharded map. Killing a process
 //! aborts its task; the task's drop runs the same exit path as a return.
 
+mod blob;
 mod cell;
 mod dest;
 mod error;
@@ -64,6 +65,7 @@ mod pid;
 mod signal;
 mod table;
 
+pub use blob::Blob;
 pub use dest::Dest;
 pub use error::{CallError, NoProcError, RegisterError, SendError};
 pub use exit::{CustomReason, Down, Exit, ExitReason, IntoExitReason};
@@ -72,6 +74,7 @@ pub use node_name::{IntoNodeName, NodeName, NodeNameError};
 pub use pid::{MonitorRef, Pid};
 pub use signal::{NodeDownReason, Signal, Unexpected};
 
+pub(crate) use blob::{Shared, shared_len_after, sharing, unshare_after};
 pub(crate) use cell::{
     Delivery, ProcessCell, Relations, TypedCell, Watcher, catching, current_pid_id, dying,
     dying_reason, enter_process, is_down_of, orphan, panic_message_of, poll_catching,

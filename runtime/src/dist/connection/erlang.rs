@@ -735,7 +735,6 @@ impl Conn {
         frame: &Bytes,
         message: &[u8],
     ) -> Result<(), FrameError> {
-        let _ = frame;
         let (kind, payload, reply_to) = match control::shape(message)? {
             Shape::Call {
                 from: caller,
@@ -760,7 +759,7 @@ impl Conn {
         let msg = Incoming {
             kind,
             type_name: "",
-            payload: WireBytes::etf(payload),
+            payload: WireBytes::etf(payload).in_frame(frame),
             from,
             reply_to,
         };

@@ -188,8 +188,15 @@ impl Conn {
         self.teardown();
     }
 
-    /// Hands a message (its header parsed into `header`) to the local process it names.
-    fn deliver_msg(self: &Arc<Self>, node: &Node, header: &LastMsg, call_ref: u64, payload: &[u8]) {
+    /// Hands a message (its header parsed into `header`) to the local process it names;
+    /// `payload` is a slice of `frame`, which large blobs in it may share.
+    fn deliver_msg(
+        self: &Arc<Self>,
+        node: &Node,
+        header: &LastMsg,
+        call_ref: u64,
+        (frame, payload): (&Bytes, &[u8]),
+    ) {
         let reply_to = (header.kind == WireKind::Call).then(|| RemoteReplyTo {
             sink: self.clone(),
             call_ref,
@@ -205,7 +212,7 @@ impl Conn {
         let msg = Incoming {
             kind: header.kind,
             type_name: header.type_name(),
-            payload: WireBytes::msgpack(payload),
+            payload: WireBytes::msgpack(payload).in_frame(frame),
             from: header.from.clone(),
             reply_to,
         };
@@ -242,7 +249,7 @@ impl Conn {
     ) -> Result<(), FrameError> {
         if let Some(repeated) = last.repeat(bytes) {
             let (call_ref, payload) = repeated?;
-            self.deliver_msg(node, last, call_ref, payload);
+            self.deliver_msg(node, last, call_ref, (bytes, payload));
             return Ok(());
         }
         match frame::parse(bytes)? {
@@ -253,7 +260,7 @@ impl Conn {
                 payload,
             } => {
                 last.remember((node.name(), node.creation()), &self.peer, &head)?;
-                self.deliver_msg(node, last, call_ref, payload);
+                self.deliver_msg(node, last, call_ref, (bytes, payload));
             }
             Frame::Reply {
                 call_ref,

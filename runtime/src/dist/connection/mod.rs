@@ -176,14 +176,7 @@ impl Conn {
             peer,
             state: Mutex::new(None),
             phase: watch::channel(Phase::Connecting).0,
-            out: Mutex::new(Outbox {
-                buf: Vec::new(),
-                wire,
-                alt: Vec::new(),
-                writer_idle: false,
-                open: true,
-                dropped: 0,
-            }),
+            out: Mutex::new(Outbox::new(wire)),
             wake_writer: tokio::sync::Notify::new(),
             drained: tokio::sync::Notify::new(),
             calls: Mutex::new(Calls {
@@ -440,9 +433,7 @@ impl Conn {
             self.listed.store(false, Ordering::SeqCst);
             tracing::info!(peer = %self.peer, %reason, "node down");
             self.cancel.cancel();
-            let mut out = self.out.lock();
-            out.open = false;
-            out.buf = Vec::new();
+            self.out.lock().close();
         } else if let Some(this) = self.this.upgrade() {
             // Still connecting: the attempt failed, and its queued calls with it.
             this.teardown();
@@ -475,11 +466,7 @@ impl Conn {
             return;
         }
         self.cancel.cancel();
-        {
-            let mut out = self.out.lock();
-            out.open = false;
-            out.buf = Vec::new();
-        }
+        self.out.lock().close();
         let dist = self.dist.upgrade();
         if let Some(dist) = &dist {
             dist.forget(self);

@@ -7,6 +7,7 @@
 //! to send for a tick interval it sends a tick, and it declares the connection down when
 //! nothing has arrived for the tick time, even while a write is stuck.
 
+use std::io::IoSlice;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -22,7 +23,8 @@ use super::{Conn, MAX_IDLE_BUFFER, erlang};
 use crate::node::NodeDownReason;
 use crate::node::{Addressee, PendingCall, Route};
 use crate::process::{
-    CallError, EncodeError, ExitReason, MonitorRef, Payload, Pid, ReplySink, WireKind,
+    CallError, EncodeError, ExitReason, MonitorRef, Payload, Pid, ReplySink, Shared, WireKind,
+    sharing,
 };
 
 /// The protocol a connection's frames are encoded in.
@@ -40,6 +42,10 @@ pub(crate) enum Wire {
 /// The frames waiting for the writer, and what senders and the writer tell each other.
 pub(super) struct Outbox {
     pub(super) buf: Vec<u8>,
+    /// Large blobs that follow parts of `buf`, written from where they are (see `Blob`).
+    pub(super) shared: Vec<Shared>,
+    /// Their total length.
+    pub(super) shared_len: usize,
     /// The protocol of `buf`.
     pub(super) wire: Wire,
     /// While `wire` is unknown, the frames of `buf` encoded for Erlang distribution.
@@ -50,6 +56,69 @@ pub(super) struct Outbox {
     pub(super) open: bool,
     /// Messages dropped because the buffer was over its limit.
     pub(super) dropped: u64,
+}
+
+impl Outbox {
+    pub(super) fn new(wire: Wire) -> Self {
+        Self {
+            buf: Vec::new(),
+            shared: Vec::new(),
+            shared_len: 0,
+            wire,
+            alt: Vec::new(),
+            writer_idle: false,
+            open: true,
+            dropped: 0,
+        }
+    }
+
+    /// Bytes waiting to be written.
+    fn queued(&self) -> usize {
+        self.buf.len() + self.shared_len
+    }
+
+    /// Drops everything queued: the connection is down.
+    pub(super) fn close(&mut self) {
+        self.open = false;
+        self.buf = Vec::new();
+        self.shared = Vec::new();
+        self.shared_len = 0;
+    }
+
+    /// Appends frames encoded by `write` to `buf`, taking large blobs by reference.
+    fn encode(
+        &mut self,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<(), EncodeFrameError>,
+    ) -> Result<(), EncodeFrameError> {
+        let (r, shared) = sharing(|| write(&mut self.buf));
+        r?;
+        self.shared_len += shared.iter().map(|s| s.bytes.len()).sum::<usize>();
+        self.shared.extend(shared);
+        Ok(())
+    }
+}
+
+/// Writes `buf` with the blobs of `shared` between its parts, in as few system calls as
+/// the socket takes.
+async fn write_shared(wr: &mut Writer, buf: &[u8], shared: &[Shared]) -> std::io::Result<()> {
+    let mut parts = Vec::with_capacity(2 * shared.len() + 1);
+    let mut at = 0;
+    for s in shared {
+        parts.push(IoSlice::new(&buf[at..s.at]));
+        parts.push(IoSlice::new(&s.bytes));
+        at = s.at;
+    }
+    parts.push(IoSlice::new(&buf[at..]));
+    parts.retain(|p| !p.is_empty());
+    let mut parts = &mut parts[..];
+    while !parts.is_empty() {
+        let n = wr.write_vectored(parts).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut parts, n);
+    }
+    Ok(())
 }
 
 /// Beyond this many bytes queued for a peer, paced senders wait for the writer
@@ -85,6 +154,8 @@ impl Conn {
         tick_interval: Duration,
     ) {
         let mut spare: Vec<u8> = Vec::new();
+        let mut spare_shared: Vec<Shared> = Vec::new();
+        let mut spare_shared_len = 0;
         let mut tick = tokio::time::interval(tick_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
@@ -109,6 +180,8 @@ impl Conn {
                     out.writer_idle = true;
                 } else {
                     std::mem::swap(&mut out.buf, &mut spare);
+                    std::mem::swap(&mut out.shared, &mut spare_shared);
+                    spare_shared_len = std::mem::take(&mut out.shared_len);
                     // Pushes count their frame under this lock.
                     let queued = self.stats.frames_out.load(Ordering::Relaxed);
                     batched = queued.saturating_sub(taken) > 1;
@@ -152,7 +225,11 @@ impl Conn {
             let written = {
                 // TLS holds records until flushed; for TCP the flush does nothing.
                 let write = async {
-                    wr.write_all(&spare).await?;
+                    if spare_shared.is_empty() {
+                        wr.write_all(&spare).await?;
+                    } else {
+                        write_shared(&mut wr, &spare, &spare_shared).await?;
+                    }
                     wr.flush().await
                 };
                 tokio::pin!(write);
@@ -173,13 +250,14 @@ impl Conn {
                 Ok(Ok(())) => {
                     self.stats
                         .bytes_out
-                        .fetch_add(spare.len() as u64, Ordering::Relaxed);
+                        .fetch_add((spare.len() + spare_shared_len) as u64, Ordering::Relaxed);
                 }
                 Ok(Err(_)) => break NodeDownReason::ConnectionClosed,
                 Err(reason) => break reason,
             }
             last_sent = Instant::now();
             spare.clear();
+            spare_shared.clear();
         };
         self.close(reason);
     }
@@ -198,7 +276,7 @@ impl Conn {
         if !out.open {
             return Ok(false);
         }
-        if out.buf.len() > self.max_outbox {
+        if out.queued() > self.max_outbox {
             out.dropped += 1;
             let first = out.dropped == 1;
             drop(out);
@@ -213,17 +291,19 @@ impl Conn {
         }
         match out.wire {
             Wire::Unknown => {
-                let start = out.buf.len();
-                write(Wire::Locus, &mut out.buf)?;
+                let start = (out.buf.len(), out.shared.len(), out.shared_len);
+                out.encode(|buf| write(Wire::Locus, buf))?;
                 if let Err(e) = write(Wire::Erlang, &mut out.alt) {
                     // Both forms or neither: take the locus form back out.
-                    out.buf.truncate(start);
+                    out.buf.truncate(start.0);
+                    out.shared.truncate(start.1);
+                    out.shared_len = start.2;
                     return Err(e);
                 }
             }
-            wire => write(wire, &mut out.buf)?,
+            wire => out.encode(|buf| write(wire, buf))?,
         }
-        let busy = out.buf.len() > BUSY_LIMIT;
+        let busy = out.queued() > BUSY_LIMIT;
         self.stats.frames_out.fetch_add(1, Ordering::Relaxed);
         let wake = std::mem::replace(&mut out.writer_idle, false);
         drop(out);
@@ -244,6 +324,8 @@ impl Conn {
         let alt = std::mem::take(&mut out.alt);
         if wire == Wire::Erlang {
             out.buf = alt;
+            out.shared = Vec::new();
+            out.shared_len = 0;
             self.erlang.store(true, Ordering::SeqCst);
         } else {
             // Calls written in both forms meanwhile need no Erlang bookkeeping.
@@ -260,7 +342,7 @@ impl Conn {
     /// Whether more than [`BUSY_LIMIT`] bytes wait to be written.
     pub(crate) fn is_busy(&self) -> bool {
         let out = self.out.lock();
-        out.open && out.buf.len() > BUSY_LIMIT
+        out.open && out.queued() > BUSY_LIMIT
     }
 
     /// Waits until the connection is not busy (or is closed).
