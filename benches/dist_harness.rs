@@ -211,7 +211,8 @@ async fn calls(
     let tasks: Vec<_> = (0..concurrency)
         .map(|_| {
             let client = client.clone();
-            let body = body.clone();
+            // Its own copy: tasks on different threads do not share one reference count.
+            let body = Blob::copy_from_slice(&body);
             tokio::spawn(async move {
                 let mut lat = Vec::with_capacity(per);
                 for _ in 0..per {
@@ -349,6 +350,15 @@ fn clock_ticks_per_second() -> f64 {
 }
 
 /// CPU time (user and system) process `pid` has used so far, from `/proc/PID/stat`.
+/// Minor page faults of process `pid` so far: memory touched for the first time (fresh
+/// buffers), each a trip into the kernel.
+fn minor_faults(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    // minflt is field 10 of the line, 7 after the name.
+    rest.split_whitespace().nth(7).unwrap().parse().unwrap()
+}
+
 fn cpu_time(pid: u32) -> Duration {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
     // Fields after the command name (which may hold spaces), which ends with ')'.
@@ -459,7 +469,8 @@ fn main() {
     rt.block_on(async move {
         tokio::spawn(async move {
             let epmd = free_port();
-            let _callee = Locus::node("callee@127.0.0.1", epmd);
+            let callee_process = Locus::node("callee@127.0.0.1", epmd);
+            let callee_pid = callee_process.0.id();
             // The `LOCUS_*` settings (LOCUS_SPIN_US) apply here as to the `locus node` callee.
             let node = locus::config::Config::new()
                 .env()
@@ -481,8 +492,14 @@ fn main() {
                 // 8 MiB calls take milliseconds: fewer of them.
                 let n = if payload > 1 << 20 { if q { 20 } else { 300 } } else { n };
                 let parked = parks();
+                let faults = (minor_faults(std::process::id()), minor_faults(callee_pid));
                 let (lat, _) = calls(&client, payload, n, 1).await;
-                let parks_per_call = (parks() - parked) as f64 / lat.len() as f64;
+                let per_call = |n: u64| n as f64 / lat.len() as f64;
+                let parks_per_call = per_call(parks() - parked);
+                let faults_per_call = (
+                    per_call(minor_faults(std::process::id()) - faults.0),
+                    per_call(minor_faults(callee_pid) - faults.1),
+                );
                 let floor = tcp_floor(payload, n.min(20_000)).await;
                 let spin_floor = tokio::task::spawn_blocking(move || tcp_spin_floor(payload, n.min(20_000)))
                     .await
@@ -498,7 +515,12 @@ fn main() {
                     us(spin_floor),
                     load()
                 );
-                println!("    spread:{}   caller's worker parks per call {parks_per_call:.2}", histogram(&lat));
+                println!(
+                    "    spread:{}   per call: caller's worker parks {parks_per_call:.2}, page faults caller {:.2} callee {:.2}",
+                    histogram(&lat),
+                    faults_per_call.0,
+                    faults_per_call.1
+                );
             }
             for conc in [1usize, 8, 64].into_iter().filter(|_| section("calls")) {
                 let (lat, rate) = calls(&client, 32, if q { 5_000 } else { 100_000 }, conc).await;

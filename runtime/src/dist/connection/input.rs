@@ -37,6 +37,21 @@ const READ_CHUNK_MAX: usize = 64 * 1024;
 /// fits in half of it). A connection keeps its buffer, so this bounds what a busy one holds.
 const READ_CHUNK_LARGE: usize = 256 * 1024;
 
+/// Makes room for the next read, `want` bytes, once every frame read so far is handled
+/// (`buf` is empty). The last frames may live on for a moment as blobs, slices of this
+/// buffer (a server's request until its reply is written, a reply until the caller takes
+/// it): reserving at once would allocate a fresh, cold buffer for every large frame. So
+/// before each read the reader asks for the whole buffer back in place, which succeeds once
+/// they are gone, and allocates only when less than a quarter of `want` is left.
+fn room_to_read(buf: &mut BytesMut, want: usize) {
+    if !buf.is_empty() || buf.capacity() >= want || buf.try_reclaim(want) {
+        return;
+    }
+    if buf.capacity() < want / 4 {
+        buf.reserve(want);
+    }
+}
+
 /// A pid of this node that is not (or no longer) alive, for replies about it.
 fn to_pid_or_gone(node: &Node, p: WirePid<'_>) -> Pid {
     match NodeName::new(p.node) {
@@ -46,25 +61,28 @@ fn to_pid_or_gone(node: &Node, p: WirePid<'_>) -> Pid {
 }
 
 impl Conn {
-    /// Polls the socket without sleeping until `until`: `Some` with what a read returned,
-    /// or `None` when the window passed (or the connection is closing, or another
-    /// connection of this process is spinning) with nothing read. Other tasks run between
-    /// polls (the poll yields, and each yield polls the process's sockets), so the process
-    /// a frame wakes runs on this thread at once.
+    /// Polls the socket without sleeping until `until`: `Some` with what a read returned
+    /// and the room it had, or `None` when the window passed (or the connection is closing,
+    /// or another connection of this process is spinning) with nothing read. Other tasks
+    /// run between polls (the poll yields, and each yield polls the process's sockets), so
+    /// the process a frame wakes runs on this thread at once.
     async fn spin_read(
         &self,
         rd: &mut Reader,
         buf: &mut BytesMut,
+        want: usize,
         until: Instant,
-    ) -> Option<std::io::Result<usize>> {
+    ) -> Option<(std::io::Result<usize>, usize)> {
         use futures::FutureExt;
         let _spinning = Spinner::claim(&self.spin_claim)?;
         loop {
             if self.cancel.is_cancelled() {
                 return None;
             }
+            room_to_read(buf, want);
+            let room = buf.capacity() - buf.len();
             if let Some(r) = rd.read_buf(buf).now_or_never() {
-                return Some(r);
+                return Some((r, room));
             }
             if Instant::now() >= until {
                 return None;
@@ -84,23 +102,27 @@ impl Conn {
             // Right after traffic that comes often, poll the socket for a moment before
             // sleeping: waking a parked thread costs tens of microseconds, more than a
             // reply takes to come.
-            let room = buf.capacity() - buf.len();
             let window = pace.window();
             let spun = if window.is_zero() {
                 None
             } else {
-                self.spin_read(&mut rd, &mut buf, last_data + window).await
+                self.spin_read(&mut rd, &mut buf, chunk / 2, last_data + window)
+                    .await
             };
             if spun.is_none() && !window.is_zero() && Instant::now() >= last_data + window {
                 pace.missed();
             }
-            let read = match spun {
+            let (read, room) = match spun {
                 Some(r) => r,
-                None => tokio::select! {
-                    biased;
-                    () = self.cancel.cancelled() => break NodeDownReason::ConnectionClosed,
-                    r = rd.read_buf(&mut buf) => r,
-                },
+                None => {
+                    room_to_read(&mut buf, chunk / 2);
+                    let room = buf.capacity() - buf.len();
+                    tokio::select! {
+                        biased;
+                        () = self.cancel.cancelled() => break NodeDownReason::ConnectionClosed,
+                        r = rd.read_buf(&mut buf) => (r, room),
+                    }
+                }
             };
             if matches!(read, Ok(n) if n > 0) {
                 let now = Instant::now();
@@ -176,7 +198,8 @@ impl Conn {
                 buf.reserve(need);
             } else if std::mem::take(&mut grown) {
                 buf.reserve(chunk);
-            } else if room < chunk / 2 {
+            } else if room < chunk / 2 && !buf.is_empty() {
+                // (An empty buffer gets its room just before the next read: `room_to_read`.)
                 buf.reserve(chunk / 2);
             }
             if bursty {
@@ -371,5 +394,50 @@ impl Conn {
             Frame::Bye => self.bye.store(true, Ordering::SeqCst),
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_buffer_is_taken_back_in_place_once_its_frames_are_gone() {
+        let want = 128 * 1024;
+        let mut buf = BytesMut::with_capacity(2 * want);
+        let base = buf.as_ptr() as usize;
+        buf.extend_from_slice(&vec![1u8; 2 * want - 1000]);
+        // A frame handed out (a blob of it lives on), nothing left to handle.
+        let frame = buf.split().freeze();
+        // Still in use, with less than a quarter of `want` left: a fresh buffer.
+        room_to_read(&mut buf, want);
+        assert!(buf.capacity() >= want);
+        assert_ne!(buf.as_ptr() as usize, base);
+        drop(frame);
+
+        // Room left, the frame still alive: read into what is left, allocate nothing.
+        let mut buf = BytesMut::with_capacity(2 * want);
+        let base = buf.as_ptr() as usize;
+        buf.extend_from_slice(&vec![2u8; want + 1000]);
+        let frame = buf.split().freeze();
+        let left = buf.as_ptr() as usize;
+        room_to_read(&mut buf, want);
+        assert_eq!(buf.as_ptr() as usize, left);
+        assert!(buf.capacity() > 0);
+        // Once the frame is gone the whole buffer comes back, from its start.
+        drop(frame);
+        room_to_read(&mut buf, want);
+        assert_eq!(buf.as_ptr() as usize, base);
+        assert!(buf.capacity() >= want);
+    }
+
+    #[test]
+    fn a_buffer_with_frames_left_to_handle_is_not_touched() {
+        let mut buf = BytesMut::with_capacity(64);
+        buf.extend_from_slice(b"partial");
+        let at = buf.as_ptr() as usize;
+        room_to_read(&mut buf, 4096);
+        assert_eq!(buf.as_ptr() as usize, at);
+        assert_eq!(&buf[..], b"partial");
     }
 }
