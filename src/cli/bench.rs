@@ -182,7 +182,8 @@ pub(crate) async fn measure(
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
         let client = client.clone();
-        let body = body.clone();
+        // Its own copy: tasks on different threads do not share one reference count.
+        let body = locus::Blob::copy_from_slice(&body);
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(per_task);
             for _ in 0..per_task {
