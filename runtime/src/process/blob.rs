@@ -6,7 +6,7 @@
 //! Both scopes are thread-local and end even if user code (a `Serialize` or `Deserialize`
 //! impl) panics inside them; outside them a blob is an ordinary byte string.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::io;
 use std::ops::Deref;
@@ -233,33 +233,49 @@ pub(crate) struct Shared {
     pub(crate) bytes: Bytes,
 }
 
-#[derive(Default)]
-struct Sharing {
-    /// A blob being serialized, which the next write of exactly its bytes takes by reference.
-    offered: Option<Bytes>,
-    /// What was taken by reference, in order.
-    taken: Vec<Shared>,
-}
-
 thread_local! {
-    /// The output being encoded on this thread, while [`sharing`] runs.
-    static SHARING: RefCell<Option<Sharing>> = const { RefCell::new(None) };
+    /// Whether a [`sharing`] scope is open on this thread. The state is kept in cells, not
+    /// one structure, so a scope costs a few loads and stores: every frame opens one,
+    /// under its connection's lock.
+    static SHARING: Cell<bool> = const { Cell::new(false) };
+    /// A blob being serialized, which the next write of exactly its bytes takes by reference.
+    static OFFERED: Cell<Option<Bytes>> = const { Cell::new(None) };
+    /// What the open scope took by reference, in order...
+    static TAKEN: RefCell<Vec<Shared>> = const { RefCell::new(Vec::new()) };
+    /// ...and their total length (zero for almost every frame: the fast path).
+    static TAKEN_LEN: Cell<usize> = const { Cell::new(0) };
 }
 
 /// Runs `encode`, letting large blobs it writes through a [`BlobWriter`] be referenced
 /// rather than copied; returns what was referenced (each at its offset in the buffer the
 /// writer appended to). Outside this, blobs are copied.
 pub(crate) fn sharing<R>(encode: impl FnOnce() -> R) -> (R, Vec<Shared>) {
-    /// Ends the scope even if `encode` panics: a writer outside any scope must never
-    /// leave bytes out.
-    struct Scope(Option<Option<Sharing>>);
+    /// Ends the scope even if `encode` panics (a writer outside any scope must never leave
+    /// bytes out), and gives an enclosing scope back what it had taken: a `Serialize` impl
+    /// that sends a message to another node encodes it in a scope of its own.
+    struct Scope {
+        outer: Option<(Vec<Shared>, usize)>,
+        ended: bool,
+    }
     impl Scope {
         fn end(&mut self) -> Vec<Shared> {
-            let Some(previous) = self.0.take() else {
+            if std::mem::replace(&mut self.ended, true) {
                 return Vec::new();
+            }
+            drop(OFFERED.take());
+            let taken = if TAKEN_LEN.replace(0) > 0 {
+                TAKEN.with_borrow_mut(std::mem::take)
+            } else {
+                Vec::new()
             };
-            let ended = SHARING.with(|s| std::mem::replace(&mut *s.borrow_mut(), previous));
-            ended.map(|s| s.taken).unwrap_or_default()
+            match self.outer.take() {
+                Some((list, len)) => {
+                    TAKEN.set(list);
+                    TAKEN_LEN.set(len);
+                }
+                None => SHARING.set(false),
+            }
+            taken
         }
     }
     impl Drop for Scope {
@@ -267,59 +283,64 @@ pub(crate) fn sharing<R>(encode: impl FnOnce() -> R) -> (R, Vec<Shared>) {
             self.end();
         }
     }
-    let mut scope = Scope(Some(SHARING.with(|s| s.replace(Some(Sharing::default())))));
+    let outer = SHARING
+        .replace(true)
+        .then(|| (TAKEN.take(), TAKEN_LEN.replace(0)));
+    let mut scope = Scope {
+        outer,
+        ended: false,
+    };
     let r = encode();
     (r, scope.end())
 }
 
 /// Bytes taken by reference so far in this [`sharing`], at offsets past `start`.
 pub(crate) fn shared_len_after(start: usize) -> usize {
-    SHARING.with(|s| {
-        s.borrow().as_ref().map_or(0, |s| {
-            s.taken
-                .iter()
-                .filter(|t| t.at > start)
-                .map(|t| t.bytes.len())
-                .sum()
-        })
+    if TAKEN_LEN.get() == 0 {
+        return 0;
+    }
+    TAKEN.with_borrow(|taken| {
+        taken
+            .iter()
+            .filter(|t| t.at > start)
+            .map(|t| t.bytes.len())
+            .sum()
     })
 }
 
 /// Forgets what was taken by reference past `start` (the frame written there was rolled
 /// back).
 pub(crate) fn unshare_after(start: usize) {
-    SHARING.with(|s| {
-        if let Some(s) = s.borrow_mut().as_mut() {
-            s.taken.retain(|t| t.at <= start);
-        }
+    if TAKEN_LEN.get() == 0 {
+        return;
+    }
+    TAKEN.with_borrow_mut(|taken| {
+        taken.retain(|t| t.at <= start);
+        TAKEN_LEN.set(taken.iter().map(|t| t.bytes.len()).sum());
     });
 }
 
 fn offer(bytes: &Bytes) {
-    SHARING.with(|s| {
-        if let Some(s) = s.borrow_mut().as_mut() {
-            s.offered = Some(bytes.clone());
-        }
-    });
+    if SHARING.get() {
+        OFFERED.set(Some(bytes.clone()));
+    }
 }
 
 /// Takes the offered blob by reference if `data` is exactly its bytes.
+#[cold]
+#[inline(never)]
 fn take_offered(data: &[u8], at: usize) -> bool {
-    SHARING.with(|s| {
-        let mut s = s.borrow_mut();
-        let Some(s) = s.as_mut() else { return false };
-        let matches = s
-            .offered
-            .as_ref()
-            .is_some_and(|b| b.as_ptr() == data.as_ptr() && b.len() == data.len());
-        if !matches {
-            return false;
+    match OFFERED.take() {
+        Some(bytes) if bytes.as_ptr() == data.as_ptr() && bytes.len() == data.len() => {
+            TAKEN_LEN.set(TAKEN_LEN.get() + bytes.len());
+            TAKEN.with_borrow_mut(|t| t.push(Shared { at, bytes }));
+            true
         }
-        if let Some(bytes) = s.offered.take() {
-            s.taken.push(Shared { at, bytes });
+        other => {
+            OFFERED.set(other);
+            false
         }
-        true
-    })
+    }
 }
 
 /// Appends to a buffer, except the bytes of a blob offered for sharing, which it leaves
@@ -327,11 +348,13 @@ fn take_offered(data: &[u8], at: usize) -> bool {
 pub(crate) struct BlobWriter<'a>(pub(crate) &'a mut Vec<u8>);
 
 impl io::Write for BlobWriter<'_> {
+    #[inline]
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         self.write_all(data)?;
         Ok(data.len())
     }
 
+    #[inline]
     fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
         // Only a blob's bytes are this long in one write; shorter writes skip the lookup.
         if data.len() < Blob::SHARE_MIN || !take_offered(data, self.0.len()) {
@@ -421,6 +444,31 @@ mod tests {
             assert_eq!(shared_len_after(0), 0);
         });
         assert!(shared.is_empty());
+    }
+
+    #[test]
+    fn a_scope_inside_a_scope_keeps_its_own_and_gives_the_outer_one_back() {
+        let (a, b) = (
+            Blob::from(vec![7u8; Blob::SHARE_MIN]),
+            Blob::from(vec![8u8; Blob::SHARE_MIN + 1]),
+        );
+        let (mut outer_buf, mut inner_buf) = (Vec::new(), Vec::new());
+        let ((), outer) = sharing(|| {
+            rmp_serde::encode::write(&mut BlobWriter(&mut outer_buf), &a).unwrap();
+            // What a Serialize impl that sends to another node would do.
+            let ((), inner) = sharing(|| {
+                rmp_serde::encode::write(&mut BlobWriter(&mut inner_buf), &b).unwrap();
+            });
+            assert_eq!(inner.len(), 1);
+            assert_eq!(inner[0].bytes.as_ptr(), b.as_ptr());
+            assert_eq!(shared_len_after(0), a.len());
+        });
+        assert_eq!(outer.len(), 1);
+        assert_eq!(outer[0].bytes.as_ptr(), a.as_ptr());
+        // Closed: a blob written now is copied.
+        let mut buf = Vec::new();
+        rmp_serde::encode::write(&mut BlobWriter(&mut buf), &a).unwrap();
+        assert_eq!(buf, rmp_serde::to_vec(&a).unwrap());
     }
 
     #[test]
