@@ -507,3 +507,53 @@ async fn large_blobs_go_out_by_reference_in_whole_frames_in_order() {
     assert_eq!(got, sent);
     assert_eq!(a.nodes(), vec![raw_name]);
 }
+
+/// A message whose encoding panics halfway (after some bytes are written).
+#[derive(serde::Deserialize)]
+struct PanicsWhenSent;
+
+impl serde::Serialize for PanicsWhenSent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(Some(2))?;
+        seq.serialize_element(&crate::process::Blob::from(vec![1u8; 64 * 1024]))?;
+        panic!("this Serialize impl panics");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_serialize_impl_that_panics_leaves_no_partial_frame_behind() {
+    let epmd = free_port();
+    let a = node("a", epmd, None, None).await;
+    let mut raw = raw_peer(&a).await;
+    let raw_name = NodeName::new("raw@127.0.0.1").unwrap();
+    let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        a.send(("sink", &raw_name), PanicsWhenSent)
+    }));
+    assert!(sent.is_err(), "the panic reaches the sender");
+    // The next message goes out whole, on the same connection.
+    a.send(("sink", &raw_name), 7u32).unwrap();
+    let mut buf = bytes::BytesMut::new();
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        while let Ok(Some(len)) = frame::check(&buf, usize::MAX) {
+            let f = buf.split_to(len);
+            match frame::parse(&f) {
+                Ok(frame::Frame::Msg { head, payload, .. })
+                    if head.to == frame::WireDest::Name("sink") =>
+                {
+                    assert_eq!(rmp_serde::from_slice::<u32>(payload).unwrap(), 7);
+                    assert_eq!(a.nodes(), vec![raw_name]);
+                    return;
+                }
+                Ok(_) => {}
+                Err(e) => panic!("a broken frame was sent: {e}"),
+            }
+        }
+        let n = tokio::time::timeout_at(until, raw.read_buf(&mut buf))
+            .await
+            .expect("the message after the panic did not arrive")
+            .unwrap();
+        assert!(n > 0, "the node closed the connection");
+    }
+}

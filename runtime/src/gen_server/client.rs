@@ -150,15 +150,21 @@ impl<S: GenServer> Client<S> {
                 (codec.decode_reply)(WireBytes::etf(&wrapped))
                     .map_err(|e| CallError::BadType(format!("reply did not decode: {e}")))
             }
-            Ok(Ok((format, bytes))) => (codec.decode_reply)(
-                WireBytes {
+            Ok(Ok((format, bytes))) => {
+                let reply = WireBytes {
                     format,
                     bytes: &bytes,
                     frame: None,
-                }
-                .in_frame(&bytes),
-            )
-            .map_err(|e| CallError::BadType(format!("reply did not decode: {e}"))),
+                };
+                // A locus reply is its own slice of a frame that may lend its bytes to
+                // large blobs (the reader copied it out otherwise).
+                (codec.decode_reply)(if format == Format::MsgPack {
+                    reply.in_frame(&bytes)
+                } else {
+                    reply
+                })
+                .map_err(|e| CallError::BadType(format!("reply did not decode: {e}")))
+            }
             Ok(Err(e)) => Err(e),
             Err(_) => Err(CallError::Timeout),
         }

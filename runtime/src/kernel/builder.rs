@@ -250,9 +250,10 @@ impl NodeBuilder {
         self
     }
 
-    /// The largest frame accepted from or sent to a peer (default 64 MiB).
+    /// The largest frame accepted from or sent to a peer (default 64 MiB; at most
+    /// 4 GiB - 1, what a frame's 32-bit length prefix can tell).
     pub fn max_frame(mut self, bytes: usize) -> Self {
-        self.max_frame = Some(bytes);
+        self.max_frame = Some(bytes.min(u32::MAX as usize));
         self
     }
 

@@ -25,10 +25,14 @@ use serde::{Deserialize, Serialize, Serializer};
 ///
 /// - **Sending**, the frame's header is encoded into the connection's buffer and the blob
 ///   is handed to the socket by reference, in the same vectored write (`writev`) as the
-///   frames around it. The only copy is the kernel's.
+///   frames around it. Over plain TCP the only copy is the kernel's (TLS encrypts a
+///   copy, as it must).
 /// - **Receiving**, the blob is a slice of the buffer the frame was read into: no copy.
-///   It keeps that buffer alive while it lives. A blob kept for long (a cache, a log) can
-///   be detached with [`Blob::copy_from_slice`] so that the rest of the buffer goes back.
+///   It keeps that whole buffer alive while it lives, the room of other frames included;
+///   so frames lend their bytes only when they fill a quarter of the buffer or more (at
+///   most four times the frame held), and large blobs in smaller frames are copied. A
+///   blob kept for long (a cache, a log) can be detached with [`Blob::copy_from_slice`]
+///   so that the buffer goes back.
 ///
 /// Smaller blobs, blobs in other formats (JSON, say) and blobs sent to Erlang nodes are
 /// copied as any byte string is. The wire format is MessagePack's `bin` (an Erlang binary
@@ -356,7 +360,8 @@ impl io::Write for BlobWriter<'_> {
 
     #[inline]
     fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
-        // Only a blob's bytes are this long in one write; shorter writes skip the lookup.
+        // A blob's bytes come in one write of at least SHARE_MIN; shorter writes skip the
+        // lookup (longer ones that are not the offered blob fail its address check).
         if data.len() < Blob::SHARE_MIN || !take_offered(data, self.0.len()) {
             self.0.extend_from_slice(data);
         }

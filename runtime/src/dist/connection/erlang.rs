@@ -735,6 +735,8 @@ impl Conn {
         frame: &Bytes,
         message: &[u8],
     ) -> Result<(), FrameError> {
+        // Erlang frames' buffers are not sized to them: blobs are copied out (see `Blob`).
+        let _ = frame;
         let (kind, payload, reply_to) = match control::shape(message)? {
             Shape::Call {
                 from: caller,
@@ -759,7 +761,7 @@ impl Conn {
         let msg = Incoming {
             kind,
             type_name: "",
-            payload: WireBytes::etf(payload).in_frame(frame),
+            payload: WireBytes::etf(payload),
             from,
             reply_to,
         };

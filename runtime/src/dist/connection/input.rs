@@ -23,7 +23,7 @@ use super::spin::{Pace, Spinner};
 use super::{Conn, MAX_IDLE_BUFFER};
 use crate::node::{Node, NodeDownReason, NodeName};
 use crate::process::{
-    CallError, ExitReason, Format, Incoming, Pid, RemoteReplyTo, WireBytes, WireKind,
+    Blob, CallError, ExitReason, Format, Incoming, Pid, RemoteReplyTo, WireBytes, WireKind,
 };
 
 /// A reader starts with room for this many bytes per read, so an idle connection holds
@@ -50,6 +50,13 @@ fn room_to_read(buf: &mut BytesMut, want: usize) {
     if buf.capacity() < want / 4 {
         buf.reserve(want);
     }
+}
+
+/// A frame as read, and whether large blobs in it may be slices of it.
+#[derive(Clone, Copy)]
+struct Received<'a> {
+    bytes: &'a Bytes,
+    shareable: bool,
 }
 
 /// A pid of this node that is not (or no longer) alive, for replies about it.
@@ -162,7 +169,14 @@ impl Conn {
                         }
                         let frame = buf.split_to(len).freeze();
                         self.stats.frames_in.fetch_add(1, Ordering::Relaxed);
-                        if let Err(e) = self.dispatch(&node, &frame, &mut last_msg) {
+                        // A blob decoded as a slice of the frame keeps the whole read
+                        // buffer alive, other frames' room included: only frames that are
+                        // a quarter of it or more lend their bytes (at most 4x held).
+                        let frame = Received {
+                            bytes: &frame,
+                            shareable: len.saturating_mul(4) >= chunk,
+                        };
+                        if let Err(e) = self.dispatch(&node, frame, &mut last_msg) {
                             tracing::warn!(peer = %self.peer, error = %e, "closing the connection: bad frame");
                             break 'conn NodeDownReason::ProtocolError(e.to_string());
                         }
@@ -196,10 +210,11 @@ impl Conn {
                 buf = BytesMut::with_capacity(chunk.max(need));
             } else if need > room {
                 buf.reserve(need);
-            } else if std::mem::take(&mut grown) {
+            } else if std::mem::take(&mut grown) && !buf.is_empty() {
                 buf.reserve(chunk);
             } else if room < chunk / 2 && !buf.is_empty() {
-                // (An empty buffer gets its room just before the next read: `room_to_read`.)
+                // (An empty buffer gets its room, grown or not, just before the next
+                // read: `room_to_read`.)
                 buf.reserve(chunk / 2);
             }
             if bursty {
@@ -218,7 +233,8 @@ impl Conn {
         node: &Node,
         header: &LastMsg,
         call_ref: u64,
-        (frame, payload): (&Bytes, &[u8]),
+        frame: Received<'_>,
+        payload: &[u8],
     ) {
         let reply_to = (header.kind == WireKind::Call).then(|| RemoteReplyTo {
             sink: self.clone(),
@@ -235,7 +251,11 @@ impl Conn {
         let msg = Incoming {
             kind: header.kind,
             type_name: header.type_name(),
-            payload: WireBytes::msgpack(payload).in_frame(frame),
+            payload: if frame.shareable {
+                WireBytes::msgpack(payload).in_frame(frame.bytes)
+            } else {
+                WireBytes::msgpack(payload)
+            },
             from: header.from.clone(),
             reply_to,
         };
@@ -267,12 +287,13 @@ impl Conn {
     fn dispatch(
         self: &Arc<Self>,
         node: &Node,
-        bytes: &Bytes,
+        frame: Received<'_>,
         last: &mut LastMsg,
     ) -> Result<(), FrameError> {
+        let bytes = frame.bytes;
         if let Some(repeated) = last.repeat(bytes) {
             let (call_ref, payload) = repeated?;
-            self.deliver_msg(node, last, call_ref, (bytes, payload));
+            self.deliver_msg(node, last, call_ref, frame, payload);
             return Ok(());
         }
         match frame::parse(bytes)? {
@@ -283,7 +304,7 @@ impl Conn {
                 payload,
             } => {
                 last.remember((node.name(), node.creation()), &self.peer, &head)?;
-                self.deliver_msg(node, last, call_ref, (bytes, payload));
+                self.deliver_msg(node, last, call_ref, frame, payload);
             }
             Frame::Reply {
                 call_ref,
@@ -293,7 +314,14 @@ impl Conn {
                 let tx = self.calls.lock().waiting.remove(&call_ref);
                 if let Some(tx) = tx {
                     let result = if ok {
-                        Ok((Format::MsgPack, bytes.slice_ref(payload)))
+                        // A large reply from a frame that may not lend its bytes is copied
+                        // out, so a blob the caller keeps holds only itself.
+                        let reply = if frame.shareable || payload.len() < Blob::SHARE_MIN {
+                            bytes.slice_ref(payload)
+                        } else {
+                            Bytes::copy_from_slice(payload)
+                        };
+                        Ok((Format::MsgPack, reply))
                     } else {
                         Err(
                             rmp_serde::from_slice::<CallError>(payload).unwrap_or_else(|e| {

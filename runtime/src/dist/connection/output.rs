@@ -85,6 +85,24 @@ impl Outbox {
         self.shared_len = 0;
     }
 
+    /// Where the queued frames end, to roll back to.
+    fn mark(&self) -> (usize, usize, usize, usize) {
+        (
+            self.buf.len(),
+            self.shared.len(),
+            self.shared_len,
+            self.alt.len(),
+        )
+    }
+
+    /// Drops what was queued after `mark`.
+    fn roll_back(&mut self, (buf, shared, shared_len, alt): (usize, usize, usize, usize)) {
+        self.buf.truncate(buf);
+        self.shared.truncate(shared);
+        self.shared_len = shared_len;
+        self.alt.truncate(alt);
+    }
+
     /// Appends frames encoded by `write` to `buf`, taking large blobs by reference.
     fn encode(
         &mut self,
@@ -112,7 +130,8 @@ async fn write_shared(wr: &mut Writer, buf: &[u8], shared: &[Shared]) -> std::io
     parts.retain(|p| !p.is_empty());
     let mut parts = &mut parts[..];
     while !parts.is_empty() {
-        let n = wr.write_vectored(parts).await?;
+        // A bounded batch per call: TLS gathers every slice it is given on each call.
+        let n = wr.write_vectored(&parts[..parts.len().min(64)]).await?;
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
@@ -289,19 +308,30 @@ impl Conn {
             self.close(NodeDownReason::Overloaded(self.max_outbox));
             return Ok(false);
         }
-        match out.wire {
+        let start = out.mark();
+        // A frame goes in whole or not at all: an encoding error, or a `Serialize` impl
+        // that panics (the lock is not poisoned), leaves the buffers as they were.
+        let encoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match out.wire {
             Wire::Unknown => {
-                let start = (out.buf.len(), out.shared.len(), out.shared_len);
+                // Both forms or neither.
                 out.encode(|buf| write(Wire::Locus, buf))?;
-                if let Err(e) = write(Wire::Erlang, &mut out.alt) {
-                    // Both forms or neither: take the locus form back out.
-                    out.buf.truncate(start.0);
-                    out.shared.truncate(start.1);
-                    out.shared_len = start.2;
-                    return Err(e);
-                }
+                // In a scope of its own, so that nothing written into `alt` could count
+                // as a blob of an enclosing scope's buffer.
+                sharing(|| write(Wire::Erlang, &mut out.alt)).0
             }
-            wire => out.encode(|buf| write(wire, buf))?,
+            wire => out.encode(|buf| write(wire, buf)),
+        }));
+        match encoded {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                out.roll_back(start);
+                return Err(e);
+            }
+            Err(panic) => {
+                out.roll_back(start);
+                drop(out);
+                std::panic::resume_unwind(panic);
+            }
         }
         let busy = out.queued() > BUSY_LIMIT;
         self.stats.frames_out.fetch_add(1, Ordering::Relaxed);
