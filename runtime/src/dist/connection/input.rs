@@ -52,6 +52,15 @@ fn room_to_read(buf: &mut BytesMut, want: usize) {
     }
 }
 
+/// Whether a frame of `len` bytes, about to be cut from a read buffer with `capacity`
+/// bytes from it on (the reader's chunk being `chunk`), may lend its bytes to blobs. A blob
+/// that is a slice of the frame keeps the whole buffer alive, other frames' room included:
+/// only frames that are a quarter of it or more lend (about 4x held at most; a buffer once
+/// grown for a huge frame lends to none but such frames).
+fn lends_bytes(len: usize, chunk: usize, capacity: usize) -> bool {
+    len.saturating_mul(4) >= chunk.max(capacity)
+}
+
 /// A frame as read, and whether large blobs in it may be slices of it.
 #[derive(Clone, Copy)]
 struct Received<'a> {
@@ -167,14 +176,12 @@ impl Conn {
                         if self.cancel.is_cancelled() {
                             break 'conn NodeDownReason::ConnectionClosed;
                         }
+                        let shareable = lends_bytes(len, chunk, buf.capacity());
                         let frame = buf.split_to(len).freeze();
                         self.stats.frames_in.fetch_add(1, Ordering::Relaxed);
-                        // A blob decoded as a slice of the frame keeps the whole read
-                        // buffer alive, other frames' room included: only frames that are
-                        // a quarter of it or more lend their bytes (at most 4x held).
                         let frame = Received {
                             bytes: &frame,
-                            shareable: len.saturating_mul(4) >= chunk,
+                            shareable,
                         };
                         if let Err(e) = self.dispatch(&node, frame, &mut last_msg) {
                             tracing::warn!(peer = %self.peer, error = %e, "closing the connection: bad frame");
@@ -457,6 +464,23 @@ mod tests {
         room_to_read(&mut buf, want);
         assert_eq!(buf.as_ptr() as usize, base);
         assert!(buf.capacity() >= want);
+    }
+
+    #[test]
+    fn only_frames_that_fill_a_good_part_of_their_buffer_lend_their_bytes() {
+        let (k, m) = (1024, 1024 * 1024);
+        // A 64 KiB payload's frame in the largest chunk, whole or with frames before it.
+        assert!(lends_bytes(64 * k + 60, READ_CHUNK_LARGE, READ_CHUNK_LARGE));
+        assert!(lends_bytes(64 * k + 60, READ_CHUNK_LARGE, 190 * k));
+        // A 16 KiB blob's frame in the same chunk is copied out.
+        assert!(!lends_bytes(
+            16 * k + 60,
+            READ_CHUNK_LARGE,
+            READ_CHUNK_LARGE
+        ));
+        // A buffer grown for 8 MiB frames lends to those, not to 64 KiB ones after them.
+        assert!(lends_bytes(8 * m + 60, READ_CHUNK_LARGE, 8 * m + 60));
+        assert!(!lends_bytes(64 * k + 60, READ_CHUNK_LARGE, 8 * m));
     }
 
     #[test]
