@@ -455,6 +455,38 @@ async fn nodes_in_one_process_keep_their_own_spin_setting_and_spinner() {
     assert!(Spinner::claim(q_claim).is_some());
 }
 
+/// The first `count` messages a raw peer receives for "sink", decoded as `M` (what the
+/// node's own services send, pg and global, is skipped); a broken frame, a closed
+/// connection or 10 s without them fails the test.
+async fn read_to_sink<M: serde::de::DeserializeOwned>(raw: &mut TcpStream, count: usize) -> Vec<M> {
+    let mut got = Vec::new();
+    let mut buf = bytes::BytesMut::new();
+    let until = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        while let Ok(Some(len)) = frame::check(&buf, usize::MAX) {
+            let f = buf.split_to(len);
+            match frame::parse(&f) {
+                Ok(frame::Frame::Msg { head, payload, .. })
+                    if head.to == frame::WireDest::Name("sink") =>
+                {
+                    assert_eq!(head.type_name, crate::process::wire_name::<M>());
+                    got.push(rmp_serde::from_slice(payload).unwrap());
+                }
+                Ok(_) => {}
+                Err(e) => panic!("a broken frame was sent: {e}"),
+            }
+        }
+        if got.len() >= count {
+            return got;
+        }
+        let n = tokio::time::timeout_at(until, raw.read_buf(&mut buf))
+            .await
+            .expect("the messages did not all arrive")
+            .unwrap();
+        assert!(n > 0, "the node closed the connection");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_blobs_go_out_by_reference_in_whole_frames_in_order() {
     use crate::process::Blob;
@@ -481,29 +513,7 @@ async fn large_blobs_go_out_by_reference_in_whole_frames_in_order() {
             a.send(("sink", &raw_name), over).unwrap();
         }
     }
-    let mut got: Vec<M> = Vec::new();
-    let mut buf = bytes::BytesMut::new();
-    let until = tokio::time::Instant::now() + Duration::from_secs(10);
-    while got.len() < sent.len() {
-        while let Ok(Some(len)) = frame::check(&buf, usize::MAX) {
-            let f = buf.split_to(len);
-            // Skip what the node's own services send (pg, global).
-            if let frame::Frame::Msg { head, payload, .. } = frame::parse(&f).unwrap()
-                && head.to == frame::WireDest::Name("sink")
-            {
-                assert_eq!(head.type_name, crate::process::wire_name::<M>());
-                got.push(rmp_serde::from_slice(payload).unwrap());
-            }
-        }
-        if got.len() == sent.len() {
-            break;
-        }
-        let n = tokio::time::timeout_at(until, raw.read_buf(&mut buf))
-            .await
-            .expect("the frames did not all arrive")
-            .unwrap();
-        assert!(n > 0, "the node closed the connection");
-    }
+    let got: Vec<M> = read_to_sink(&mut raw, sent.len()).await;
     assert_eq!(got, sent);
     assert_eq!(a.nodes(), vec![raw_name]);
 }
@@ -533,27 +543,6 @@ async fn a_serialize_impl_that_panics_leaves_no_partial_frame_behind() {
     assert!(sent.is_err(), "the panic reaches the sender");
     // The next message goes out whole, on the same connection.
     a.send(("sink", &raw_name), 7u32).unwrap();
-    let mut buf = bytes::BytesMut::new();
-    let until = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        while let Ok(Some(len)) = frame::check(&buf, usize::MAX) {
-            let f = buf.split_to(len);
-            match frame::parse(&f) {
-                Ok(frame::Frame::Msg { head, payload, .. })
-                    if head.to == frame::WireDest::Name("sink") =>
-                {
-                    assert_eq!(rmp_serde::from_slice::<u32>(payload).unwrap(), 7);
-                    assert_eq!(a.nodes(), vec![raw_name]);
-                    return;
-                }
-                Ok(_) => {}
-                Err(e) => panic!("a broken frame was sent: {e}"),
-            }
-        }
-        let n = tokio::time::timeout_at(until, raw.read_buf(&mut buf))
-            .await
-            .expect("the message after the panic did not arrive")
-            .unwrap();
-        assert!(n > 0, "the node closed the connection");
-    }
+    assert_eq!(read_to_sink::<u32>(&mut raw, 1).await, vec![7]);
+    assert_eq!(a.nodes(), vec![raw_name]);
 }
