@@ -35,6 +35,14 @@ pub(crate) fn decode_term(bytes: &[u8]) -> Result<Term, EtfError> {
     }
 }
 
+/// Decodes the term at the start of `bytes` (no version byte): the term and the bytes after
+/// it. One pass where [`term_len`] then [`decode_term`] would read the term twice.
+pub(crate) fn decode_prefix(bytes: &[u8]) -> Result<(Term, &[u8]), EtfError> {
+    let mut r = Reader::new(bytes);
+    let t = r.term(0)?;
+    Ok((t, r.rest()))
+}
+
 /// The length of the term at the start of `bytes` (no version byte), checked as a decode
 /// checks it but without building it: how control messages are cut from the message after
 /// them.
@@ -116,7 +124,8 @@ impl<'a> Reader<'a> {
             _ if bytes.is_ascii() => std::str::from_utf8(bytes).unwrap_or_default(),
             _ => return Err(invalid("a Latin-1 atom outside ASCII")),
         };
-        if text.chars().count() > super::MAX_ATOM_CHARS {
+        // A character takes at least a byte: only longer texts need counting.
+        if text.len() > super::MAX_ATOM_CHARS && text.chars().count() > super::MAX_ATOM_CHARS {
             return Err(invalid("an atom of more than 255 characters"));
         }
         Ok(text)

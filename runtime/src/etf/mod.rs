@@ -69,7 +69,7 @@ mod term;
 pub use de::from_slice;
 pub(crate) use de::from_term_bytes;
 pub use decode::decode;
-pub(crate) use decode::{decode_term, term_len};
+pub(crate) use decode::{decode_prefix, decode_term, term_len};
 pub use encode::encode;
 pub(crate) use encode::encode_term;
 /// Writers of single terms, for encoders that build a term from its parts.

@@ -19,7 +19,8 @@ impl Atom {
     ///
     /// [`EtfError::Invalid`] for a name over 255 characters.
     pub fn new(name: &str) -> Result<Atom, EtfError> {
-        if name.chars().count() > MAX_ATOM_CHARS {
+        // A character takes at least a byte: only longer names need counting.
+        if name.len() > MAX_ATOM_CHARS && name.chars().count() > MAX_ATOM_CHARS {
             return Err(invalid(format!(
                 "an atom has at most {MAX_ATOM_CHARS} characters, not {}",
                 name.chars().count()

@@ -647,15 +647,12 @@ impl Conn {
         let [etf::tag::SMALL_TUPLE, 2, rest @ ..] = message else {
             return false;
         };
-        let Ok(n) = etf::term_len(rest) else {
-            return false;
-        };
         // `Ref`, or `[alias | Ref]` sent to the pid (`net_kernel` answers so).
-        let r = match etf::decode_term(&rest[..n]) {
-            Ok(Term::Ref(r)) => r,
-            Ok(Term::Improper(head, tail)) if matches!(head.as_slice(), [Term::Atom(a)] if a.as_str() == "alias") => {
+        let (r, reply) = match etf::decode_prefix(rest) {
+            Ok((Term::Ref(r), reply)) => (r, reply),
+            Ok((Term::Improper(head, tail), reply)) if matches!(head.as_slice(), [Term::Atom(a)] if a.as_str() == "alias") => {
                 match *tail {
-                    Term::Ref(r) => r,
+                    Term::Ref(r) => (r, reply),
                     _ => return false,
                 }
             }
@@ -664,7 +661,7 @@ impl Conn {
         let Some(OurRef::Call(c)) = control::our_ref(&r, &self.me, self.creation) else {
             return false;
         };
-        self.complete_call(c, Ok((Format::Etf, frame.slice_ref(&rest[n..]))));
+        self.complete_call(c, Ok((Format::Etf, frame.slice_ref(reply))));
         true
     }
 

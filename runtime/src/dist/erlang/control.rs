@@ -203,9 +203,7 @@ pub(crate) fn parse(body: &[u8]) -> Result<(Control, Option<&[u8]>), FrameError>
         [] => return Err(bad("an empty frame")),
     };
     let etf_err = |e: etf::EtfError| bad(format!("control message: {e}"));
-    let n = etf::term_len(rest).map_err(etf_err)?;
-    let control = etf::decode_term(&rest[..n]).map_err(etf_err)?;
-    let after = &rest[n..];
+    let (control, after) = etf::decode_prefix(rest).map_err(etf_err)?;
     let Term::Tuple(items) = control else {
         return Err(bad("a control message is a tuple"));
     };
@@ -713,17 +711,17 @@ pub(crate) fn shape(message: &[u8]) -> Result<Shape<'_>, FrameError> {
         [etf::tag::SMALL_TUPLE, n @ (2 | 3), rest @ ..] => (*n, rest),
         _ => return Ok(Shape::Plain),
     };
-    let n = etf::term_len(rest).map_err(etf_err)?;
-    let tag = match etf::decode_term(&rest[..n]) {
-        Ok(Term::Atom(a)) => a,
+    let tag = match etf::decode_prefix(rest).map_err(etf_err)? {
+        (Term::Atom(a), after) => {
+            rest = after;
+            a
+        }
         _ => return Ok(Shape::Plain),
     };
-    rest = &rest[n..];
     match (tag.as_str(), arity) {
         ("$gen_cast", 2) => Ok(Shape::Cast { request: rest }),
         ("$gen_call", 3) => {
-            let n = etf::term_len(rest).map_err(etf_err)?;
-            let from = etf::decode_term(&rest[..n]).map_err(etf_err)?;
+            let (from, request) = etf::decode_prefix(rest).map_err(etf_err)?;
             // A `$gen_call` whose From is not `{Pid, Tag}` is a plain message (any process
             // may send one): the process gets it as it is, the connection stays.
             let Term::Tuple(mut pair) = from else {
@@ -733,11 +731,7 @@ pub(crate) fn shape(message: &[u8]) -> Result<Shape<'_>, FrameError> {
             else {
                 return Ok(Shape::Plain);
             };
-            Ok(Shape::Call {
-                from,
-                tag,
-                request: &rest[n..],
-            })
+            Ok(Shape::Call { from, tag, request })
         }
         _ => Ok(Shape::Plain),
     }
