@@ -12,6 +12,7 @@ C->D: reply in flight, D->A: the caller between calls) and says what the thread 
 finally read was doing meanwhile:
 
   running       on a core all along, yet it did not read (it had not learned of the data)
+  waiting       runnable from before the data came, off its core until it read
   slept         asleep when the data came; then how long until it was woken, and how long
                 from its wake-up until it had a core
   preempted     taken off its core by another thread
@@ -51,7 +52,7 @@ def points(events, caller, callee):
         elif event == "syscalls:sys_exit_recvfrom":
             m = re.search(r"0x([0-9a-f]+)", rest)
             n = int(m.group(1), 16) if m else 0
-            if 0 < n < 1 << 40:  # bytes read, not an error
+            if 1 < n < 1 << 40:  # a frame's bytes (not an error, nor a one-byte peek)
                 out.append((t, "D" if pid == caller else "B", i, tid))
     return out
 
@@ -128,6 +129,8 @@ def main():
                 run_delay.append(ran[0] - w)
         elif any(st.startswith("R") for (x, st) in outs[reader] if t0 <= x <= t1):
             kinds["preempted"] += 1
+        elif any(t0 <= x <= t1 for x in ins[reader]):
+            kinds["waiting for a core (runnable before the data came)"] += 1
         else:
             kinds["running"] += 1
     print(f"slow rounds (> {args.slow:.0f} us): {len(slow)} ({100.0 * len(slow) / len(found):.2f} %)")

@@ -7,6 +7,7 @@
 #
 #   benches/tail_trace.sh [CALLS]                       # 20,000 calls by default
 #   TOKIO_WORKER_THREADS=1 benches/tail_trace.sh        # one worker thread per node
+#   LOCUS_BIN=/path/to/locus benches/tail_trace.sh      # another build of the binary
 #
 # Needs perf with tracepoints and python3. Tracing costs a little: compare the traced p99
 # with an untraced `locus bench` of the same minutes.
@@ -16,8 +17,11 @@ calls=${1:-20000}
 for tool in perf python3; do
     command -v $tool >/dev/null || { echo "tail_trace: needs $tool"; exit 1; }
 done
-cargo build --release --bin locus -q
-bin=target/release/locus
+bin=${LOCUS_BIN:-}
+if [[ -z "$bin" ]]; then
+    cargo build --release --bin locus -q
+    bin=target/release/locus
+fi
 port=$((20000 + $$ % 9000))
 dir=$(mktemp -d)
 trap 'kill $callee 2>/dev/null || true; rm -rf "$dir"' EXIT
