@@ -8,6 +8,7 @@
 #   benches/tail_trace.sh [CALLS]                       # 20,000 calls by default
 #   TOKIO_WORKER_THREADS=1 benches/tail_trace.sh        # one worker thread per node
 #   LOCUS_BIN=/path/to/locus benches/tail_trace.sh      # another build of the binary
+#   KEEP=/tmp/trace.txt benches/tail_trace.sh           # keep the decoded trace
 #
 # Needs perf with tracepoints and python3. Tracing costs a little: compare the traced p99
 # with an untraced `locus bench` of the same minutes.
@@ -35,3 +36,4 @@ perf record -a -q -m 4096 -o "$dir/perf.data" \
     --calls "$calls" --concurrency 1 --json | grep -o '"p50_us[^}]*' | sed 's/,"floor.*//;s/^/# locus bench, traced: /'
 perf script -i "$dir/perf.data" -F comm,pid,tid,cpu,time,event,trace 2>/dev/null >"$dir/trace.txt"
 python3 benches/tail_trace.py "$callee" "$dir/trace.txt" --show "${SHOW:-2}"
+if [[ -n "${KEEP:-}" ]]; then cp "$dir/trace.txt" "$KEEP"; echo "# trace kept in $KEEP (callee pid $callee)"; fi

@@ -37,6 +37,10 @@ const READ_CHUNK_MAX: usize = 64 * 1024;
 /// fits in half of it). A connection keeps its buffer, so this bounds what a busy one holds.
 const READ_CHUNK_LARGE: usize = 256 * 1024;
 
+/// How long a spinning reader of small frames polls its socket within one poll of its
+/// task before it yields (see `spin_read`).
+const SPIN_BURST: std::time::Duration = std::time::Duration::from_micros(25);
+
 /// Makes room for the next read, `want` bytes, once every frame read so far is handled
 /// (`buf` is empty). The last frames may live on for a moment as blobs, slices of this
 /// buffer (a server's request until its reply is written, a reply until the caller takes
@@ -80,14 +84,24 @@ impl Conn {
     /// Polls the socket without sleeping until `until`: `Some` with what a read returned
     /// and the room it had, or `None` when the window passed (or the connection is closing,
     /// or another connection of this process is spinning) with nothing read. Other tasks
-    /// run between polls (the poll yields, and each yield polls the process's sockets), so
-    /// the process a frame wakes runs on this thread at once.
+    /// run between polls, so the process a frame wakes runs on this thread at once.
+    ///
+    /// A connection of small frames with at most one call of this node waiting on it
+    /// (`direct`) polls in bursts within one poll of its task,
+    /// reading the socket itself ([`Reader::read_now`]) rather than waiting for tokio to
+    /// report the bytes, and yields only between bursts. Yielding on every poll made each
+    /// poll a search for work by tokio's worker, which, finding this task again, woke a
+    /// sleeping sibling worker; on a machine whose cores the spinners hold, that wake took
+    /// a core from the thread the next frame needed (`benches/tail_trace.sh`). Large frames
+    /// keep the yield per poll and tokio's reads: the rest of a frame they read past tokio
+    /// would be copied.
     async fn spin_read(
         &self,
         rd: &mut Reader,
         buf: &mut BytesMut,
         want: usize,
         until: Instant,
+        direct: bool,
     ) -> Option<(std::io::Result<usize>, usize)> {
         use futures::FutureExt;
         let _spinning = Spinner::claim(&self.spin_claim)?;
@@ -95,15 +109,35 @@ impl Conn {
             if self.cancel.is_cancelled() {
                 return None;
             }
+            if direct {
+                // Tasks the last frames woke run first (this task goes after them).
+                tokio::task::yield_now().await;
+            }
             room_to_read(buf, want);
             let room = buf.capacity() - buf.len();
-            if let Some(r) = rd.read_buf(buf).now_or_never() {
-                return Some((r, room));
+            let burst = if direct {
+                (Instant::now() + SPIN_BURST).min(until)
+            } else {
+                Instant::now()
+            };
+            loop {
+                if let Some(r) = rd.read_buf(buf).now_or_never() {
+                    return Some((r, room));
+                }
+                if direct && let Some(r) = rd.read_now(buf) {
+                    return Some((r, room));
+                }
+                if Instant::now() >= burst {
+                    break;
+                }
+                std::hint::spin_loop();
             }
             if Instant::now() >= until {
                 return None;
             }
-            tokio::task::yield_now().await;
+            if !direct {
+                tokio::task::yield_now().await;
+            }
         }
     }
 
@@ -122,7 +156,12 @@ impl Conn {
             let spun = if window.is_zero() {
                 None
             } else {
-                self.spin_read(&mut rd, &mut buf, chunk / 2, last_data + window)
+                // Small frames, and at most one call of this node waiting on the peer: with
+                // more, the callers' next requests want this thread between replies.
+                let direct = rd.reads_directly()
+                    && chunk <= READ_CHUNK_MAX
+                    && self.calls.lock().waiting.len() <= 1;
+                self.spin_read(&mut rd, &mut buf, chunk / 2, last_data + window, direct)
                     .await
             };
             if spun.is_none() && !window.is_zero() && Instant::now() >= last_data + window {
