@@ -102,6 +102,7 @@ impl Conn {
         want: usize,
         until: Instant,
         direct: bool,
+        mut woke: bool,
     ) -> Option<(std::io::Result<usize>, usize)> {
         use futures::FutureExt;
         let _spinning = Spinner::claim(&self.spin_claim)?;
@@ -109,8 +110,10 @@ impl Conn {
             if self.cancel.is_cancelled() {
                 return None;
             }
-            if direct {
-                // Tasks the last frames woke run first (this task goes after them).
+            if direct && std::mem::replace(&mut woke, true) {
+                // Tasks the last frames woke run first (this task goes after them), and
+                // after each burst the thread's other tasks and the I/O driver get a turn.
+                // (After the first part of a frame, the rest comes without one.)
                 tokio::task::yield_now().await;
             }
             room_to_read(buf, want);
@@ -148,6 +151,8 @@ impl Conn {
         let mut last_data = Instant::now();
         let mut pace = Pace::new(self.spin);
         let mut last_msg = LastMsg::default();
+        // Whether the frames read last were handed out (and may have woken tasks).
+        let mut delivered = false;
         let reason = 'conn: loop {
             // Right after traffic that comes often, poll the socket for a moment before
             // sleeping: waking a parked thread costs tens of microseconds, more than a
@@ -159,10 +164,17 @@ impl Conn {
                 // Small frames, and at most one call of this node waiting on the peer: with
                 // more, the callers' next requests want this thread between replies.
                 let direct = rd.reads_directly()
-                    && chunk <= READ_CHUNK_MAX
+                    && chunk <= READ_CHUNK_MIN
                     && self.calls.lock().waiting.len() <= 1;
-                self.spin_read(&mut rd, &mut buf, chunk / 2, last_data + window, direct)
-                    .await
+                self.spin_read(
+                    &mut rd,
+                    &mut buf,
+                    chunk / 2,
+                    last_data + window,
+                    direct,
+                    delivered,
+                )
+                .await
             };
             if spun.is_none() && !window.is_zero() && Instant::now() >= last_data + window {
                 pace.missed();
@@ -208,6 +220,7 @@ impl Conn {
                 _ => false,
             };
             self.bursty.store(bursty, Ordering::Relaxed);
+            delivered = false;
             loop {
                 match frame::check(&buf, self.max_frame) {
                     Ok(Some(len)) => {
@@ -226,6 +239,7 @@ impl Conn {
                             tracing::warn!(peer = %self.peer, error = %e, "closing the connection: bad frame");
                             break 'conn NodeDownReason::ProtocolError(e.to_string());
                         }
+                        delivered = true;
                     }
                     Ok(None) => break,
                     Err(e) => {
