@@ -152,8 +152,9 @@ impl Reader {
     }
 
     /// Reads what the kernel holds for this socket now, past tokio's readiness, into the
-    /// room `buf` has (up to [`READ_NOW_MAX`] bytes): `None` if nothing was there, or the
-    /// connection is TLS (its bytes are records, read through tokio).
+    /// room `buf` has (in pieces of up to [`READ_NOW_MAX`] bytes, until the kernel has no
+    /// more or the room is full): `None` if nothing was there, or the connection is TLS (its
+    /// bytes are records, read through tokio).
     ///
     /// Tokio learns that bytes came only when a worker thread polls the I/O driver; a
     /// spinning reader does not, and on a busy machine the thread that holds the driver
@@ -193,7 +194,8 @@ impl Reader {
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if total == 0 => return Some(Err(e)),
-                    // What came before the error is handled first; the error comes again.
+                    // What came before the error is handled first; the next read tells the
+                    // reader the connection is gone (the error, or the end of the stream).
                     Err(_) => break,
                 }
             }
@@ -206,8 +208,8 @@ impl Reader {
     }
 }
 
-/// The most a direct read ([`Reader::read_now`]) takes: the rest of a larger frame comes
-/// through tokio, once the driver has reported it.
+/// The largest piece a direct read ([`Reader::read_now`]) takes at once (the size of its
+/// per-thread scratch buffer).
 pub(crate) const READ_NOW_MAX: usize = 16 * 1024;
 
 impl AsyncRead for Reader {

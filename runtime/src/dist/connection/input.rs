@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::AsyncReadExt;
@@ -39,7 +40,7 @@ const READ_CHUNK_LARGE: usize = 256 * 1024;
 
 /// How long a spinning reader of small frames polls its socket within one poll of its
 /// task before it yields (see `spin_read`).
-const SPIN_BURST: std::time::Duration = std::time::Duration::from_micros(25);
+const SPIN_BURST: Duration = Duration::from_micros(25);
 
 /// Makes room for the next read, `want` bytes, once every frame read so far is handled
 /// (`buf` is empty). The last frames may live on for a moment as blobs, slices of this
@@ -118,19 +119,23 @@ impl Conn {
             }
             room_to_read(buf, want);
             let room = buf.capacity() - buf.len();
-            let burst = if direct {
-                (Instant::now() + SPIN_BURST).min(until)
-            } else {
-                Instant::now()
-            };
+            // The burst is timed by the wall clock: a paused tokio clock (tests) must not
+            // make it endless.
+            let burst =
+                std::time::Instant::now() + if direct { SPIN_BURST } else { Duration::ZERO };
+            let mut tokio_read = true;
             loop {
-                if let Some(r) = rd.read_buf(buf).now_or_never() {
+                // Tokio's read once per burst (it takes the socket's waiter lock, which the
+                // driver needs to report the bytes); then the socket itself.
+                if std::mem::replace(&mut tokio_read, !direct)
+                    && let Some(r) = rd.read_buf(buf).now_or_never()
+                {
                     return Some((r, room));
                 }
                 if direct && let Some(r) = rd.read_now(buf) {
                     return Some((r, room));
                 }
-                if Instant::now() >= burst {
+                if std::time::Instant::now() >= burst || Instant::now() >= until {
                     break;
                 }
                 std::hint::spin_loop();
