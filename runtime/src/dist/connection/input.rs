@@ -172,10 +172,12 @@ impl Conn {
             let spun = if window.is_zero() {
                 None
             } else {
-                // Small frames, and at most one call of this node waiting on the peer: with
-                // more, the callers' next requests want this thread between replies.
+                // Small frames (the last one, and the one partly read if any), and at most
+                // one call of this node waiting on the peer: with more, the callers' next
+                // requests want this thread between replies.
                 let direct = rd.reads_directly()
                     && last_len <= DIRECT_FRAME_MAX
+                    && frame::declared_len(&buf).is_none_or(|len| len <= DIRECT_FRAME_MAX)
                     && self.calls.lock().waiting.len() <= 1;
                 self.spin_read(
                     &mut rd,
