@@ -345,6 +345,15 @@ async fn fixed_ports_without_a_port_mapper() {
     assert_eq!(nodes, format!("[:\"{me}\"]"));
     // And the other way: the BEAM node dials locus after a disconnect.
     assert!(node.disconnect(&name));
+    // Until the BEAM node has seen the connection close, `Node.connect` answers `true`
+    // from the old connection and dials nothing.
+    let beam = tokio::task::spawn_blocking(move || {
+        let mut beam = beam;
+        beam.eval_until("Node.list()", "[]");
+        beam
+    })
+    .await
+    .unwrap();
     let (_beam, up) = eval(beam, format!("Node.connect(:\"{me}\")")).await;
     assert_eq!(up, "true");
     support::eventually("listed again", || {
