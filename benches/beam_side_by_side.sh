@@ -2,7 +2,7 @@
 # Elixir and locus side by side, in the same run (alternating targets, same minutes):
 #
 #   Elixir → Elixir    GenServer.call / cast from an Elixir node to an Elixir node's :ping
-#   Elixir → locus     the same calls to examples/elixir_bridge's #[gen_server] ping
+#   Elixir → locus     the same calls to examples/elixir_bridge's #[gen_server] ping (bl2)
 #   locus → Elixir     the bridge's `bench`, `rate` and `casts` commands on the Elixir :ping
 #   locus → locus      the same, to a second bridge (locus's own protocol)
 #
@@ -12,10 +12,18 @@
 #
 #   benches/beam_side_by_side.sh           # the full run (a few minutes)
 #   benches/beam_side_by_side.sh --quick   # a smoke run (CI)
+#   benches/beam_side_by_side.sh --pin     # callers on CPU 0, targets on CPU 1 (taskset)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=""
-[[ "${1:-}" == "--quick" ]] && quick="--quick"
+on_cpu0=(); on_cpu1=()
+for arg in "$@"; do
+    case "$arg" in
+        --quick) quick="--quick" ;;
+        --pin) on_cpu0=(taskset -c 0); on_cpu1=(taskset -c 1) ;;
+        *) echo "usage: $0 [--quick] [--pin]" >&2; exit 2 ;;
+    esac
+done
 if ! command -v elixir >/dev/null 2>&1; then
     echo "beam_side_by_side: elixir is not installed; skipped (apt-get install elixir)"
     exit 0
@@ -31,24 +39,26 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
 fifo=$(mktemp -u); mkfifo "$fifo"
-"$bridge" --name "bl1_$tag@127.0.0.1" --cookie $cookie --epmd-port $port <"$fifo" >>"$fifo.out" 2>&1 &
+"${on_cpu0[@]}" "$bridge" --name "bl1_$tag@127.0.0.1" --cookie $cookie --epmd-port $port <"$fifo" >>"$fifo.out" 2>&1 &
 pids+=($!)
 exec 3>"$fifo"
-"$bridge" --name "bl2_$tag@127.0.0.1" --cookie $cookie --epmd-port $port </dev/null >/dev/null 2>&1 &
+"${on_cpu1[@]}" "$bridge" --name "bl2_$tag@127.0.0.1" --cookie $cookie --epmd-port $port </dev/null >/dev/null 2>&1 &
 pids+=($!)
-elixir --name "be2_$tag@127.0.0.1" --cookie $cookie benches/beam/bench.exs serve >/dev/null 2>&1 &
+"${on_cpu1[@]}" elixir --name "be2_$tag@127.0.0.1" --cookie $cookie benches/beam/bench.exs serve >/dev/null 2>&1 &
 pids+=($!)
 wait_for() { for _ in $(seq 1 300); do grep -aq "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "timed out waiting for $2 in $1" >&2; exit 1; }
 wait_for "$fifo.out" "ready bl1_$tag"
-# An Elixir node takes a second or two to start: wait until the port mapper lists it.
+# An Elixir node takes a second or two to start: wait until the port mapper lists it (and
+# the second bridge).
 for _ in $(seq 1 100); do
-    epmd -port $port -names 2>/dev/null | grep -q "be2_$tag" && break
+    names=$(epmd -port $port -names 2>/dev/null || true)
+    grep -q "be2_$tag" <<<"$names" && grep -q "bl2_$tag" <<<"$names" && break
     sleep 0.1
 done
 
-echo "# load before: $(cut -d' ' -f1-3 /proc/loadavg)"
-elixir --name "be1_$tag@127.0.0.1" --cookie $cookie benches/beam/bench.exs measure \
-    "be2_$tag@127.0.0.1" "bl1_$tag@127.0.0.1" $quick |
+echo "# load before: $(cut -d' ' -f1-3 /proc/loadavg)${on_cpu0[*]:+; pinned: callers on CPU 0, targets on CPU 1}"
+"${on_cpu0[@]}" elixir --name "be1_$tag@127.0.0.1" --cookie $cookie benches/beam/bench.exs measure \
+    "be2_$tag@127.0.0.1" "bl2_$tag@127.0.0.1" $quick |
     while read -r line; do echo "$line load=$(cut -d' ' -f1 /proc/loadavg)"; done
 
 calls=10000; rounds=3

@@ -10,7 +10,13 @@
 //! LOCUS_BENCH_QUICK=1 cargo bench --bench dist_harness   # smoke run
 //! LOCUS_BENCH_ONLY=spin cargo bench --bench dist_harness # one section: calls, casts,
 //!                                                        # mesh, nodedown or spin
+//! LOCUS_BENCH_PIN=1 cargo bench --bench dist_harness     # this process on CPU 0, the
+//!                                                        # other processes on CPU 1
 //! ```
+//!
+//! Pinned (`LOCUS_BENCH_PIN`, with `taskset`), each side of every figure has a core of its
+//! own, as two nodes on two machines do: the floors are then also measured between the two
+//! cores. Unpinned, the kernel places both processes' threads on either core.
 //!
 //! The `spin` section prints what the spin costs: the CPU time of each node (caller in this
 //! process, callee in its own) while calls come at 0, 100, 1,000 and 10,000 per second
@@ -39,6 +45,22 @@ fn quick() -> bool {
     std::env::var_os("LOCUS_BENCH_QUICK").is_some()
 }
 
+/// Whether this process runs on CPU 0 and the processes it starts on CPU 1.
+fn pinned() -> bool {
+    std::env::var_os("LOCUS_BENCH_PIN").is_some()
+}
+
+/// Puts this process (before it starts any thread) on CPU 0.
+fn pin_to_cpu0() {
+    let me = std::process::id().to_string();
+    let status = Command::new("taskset")
+        .args(["-p", "-c", "0", &me])
+        .stdout(Stdio::null())
+        .status()
+        .expect("taskset (util-linux) runs");
+    assert!(status.success(), "taskset -p -c 0 {me} failed");
+}
+
 fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
@@ -52,9 +74,18 @@ impl Locus {
         Locus::run_with(&[], args)
     }
 
-    /// Like [`run`](Self::run), with `env` set for it.
+    /// Like [`run`](Self::run), with `env` set for it (and on CPU 1 when pinned).
     fn run_with(env: &[(&str, &str)], args: &[&str]) -> (Locus, String) {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_locus"))
+        let exe = env!("CARGO_BIN_EXE_locus");
+        let mut command = if pinned() {
+            // `taskset` execs the program: the child is the `locus` process itself.
+            let mut c = Command::new("taskset");
+            c.args(["-c", "1", exe]);
+            c
+        } else {
+            Command::new(exe)
+        };
+        let mut child = command
             .args(args)
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
@@ -465,6 +496,9 @@ fn main() {
         return;
     }
     let q = quick();
+    if pinned() {
+        pin_to_cpu0();
+    }
     let rt = runtime();
     rt.block_on(async move {
         tokio::spawn(async move {
@@ -485,7 +519,11 @@ fn main() {
             let callee: NodeName = "callee@127.0.0.1".parse().unwrap();
             node.connect(&callee).await.unwrap();
             let client = PingServer::client(&node, ("ping", &callee));
-            println!("locus distribution harness ({} mode): calls to a `locus node` in another process", if q { "quick" } else { "full" });
+            println!(
+                "locus distribution harness ({} mode): calls to a `locus node` in another process{}",
+                if q { "quick" } else { "full" },
+                if pinned() { "; pinned: this process on CPU 0, the others on CPU 1" } else { "" }
+            );
 
             let n = if q { 2_000 } else { 20_000 };
             for payload in [32usize, 4096, 65536, 8 << 20].into_iter().filter(|_| section("calls")) {
