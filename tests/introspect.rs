@@ -15,6 +15,8 @@ async fn info_shows_processes_names_mailboxes_connections_groups_and_events() {
     let epmd = free_port();
     let a = named("a", epmd).await;
     let b = named("b", epmd).await;
+    // This test's runtime, on which the snapshot is taken.
+    assert_eq!(a.info().workers, Some(2));
     // A process that never reads, with 25 messages waiting: the busiest.
     let sink = a.spawn(|_ctx: Ctx<u32>| std::future::pending::<()>());
     a.register("sink", sink.pid()).unwrap();
@@ -96,4 +98,26 @@ fn locus_info_prints_the_snapshot_as_json() {
             .any(|n| n == "ping")
     );
     assert!(v["processes"].as_u64().unwrap() > 0);
+}
+
+/// `--workers N` sizes the node's runtime (Erlang's `+S`), and `locus info` tells it.
+#[test]
+fn workers_size_the_runtime_and_info_tells_how_many() {
+    let epmd = free_port();
+    let epmd_s = epmd.to_string();
+    let _one = OsNode::start("w1@127.0.0.1", epmd, &["--workers", "1"]);
+    let _three = OsNode::start("w3@127.0.0.1", epmd, &["--workers", "3"]);
+    for (node, workers) in [("w1@127.0.0.1", 1), ("w3@127.0.0.1", 3)] {
+        let (ok, out) = run(&["info", node, "--cookie", "os-test", "--epmd-port", &epmd_s]);
+        assert!(ok, "{out}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("JSON");
+        assert_eq!(v["workers"], workers, "{node}: {out}");
+    }
+    let out = support::os::locus()
+        .args(["--workers", "0", "names"])
+        .output()
+        .expect("run locus");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--workers"), "{err}");
 }

@@ -15,6 +15,7 @@
 //! let node = Node::builder().start().await?;
 //! let info = node.info();
 //! assert_eq!(info.node, *node.name());
+//! assert!(info.workers.is_some_and(|n| n >= 1));
 //! assert!(info.processes < 100);
 //! # Ok(()) }
 //! ```
@@ -43,6 +44,11 @@ pub struct NodeInfo {
     pub version: String,
     /// How long it has run, in milliseconds.
     pub uptime_ms: u64,
+    /// The worker threads of the tokio runtime the snapshot was taken on, the node's own
+    /// for `locus.info` (Erlang's `erlang:system_info(schedulers_online)`); `None` outside
+    /// a runtime, and from nodes older than this field.
+    #[serde(default)]
+    pub workers: Option<usize>,
     /// Live processes.
     pub processes: usize,
     /// Resident memory of the OS process, in bytes (where the OS tells).
@@ -181,6 +187,9 @@ impl Node {
             node: self.name().clone(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             uptime_ms: self.uptime().as_millis() as u64,
+            workers: tokio::runtime::Handle::try_current()
+                .ok()
+                .map(|h| h.metrics().num_workers()),
             processes: self.process_count(),
             memory_bytes: resident_bytes(),
             registered,

@@ -22,6 +22,11 @@ use locus::{Node, NodeEvent, NodeName};
     about = "Erlang-style distributed nodes in Rust"
 )]
 struct Cli {
+    /// Worker threads of this process's runtime (Erlang's `+S`; TOKIO_WORKER_THREADS
+    /// also sets it). By default one per core the process may run on; nodes that share a
+    /// machine's cores keep their latency tail with their share of the cores each.
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    workers: Option<u16>,
     #[command(subcommand)]
     command: Command,
 }
@@ -338,10 +343,11 @@ pub(crate) fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = cli.workers {
+        builder.worker_threads(usize::from(n));
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("locus: cannot start the runtime: {e}");

@@ -103,7 +103,7 @@ function renderDetail(snap) {
   title.textContent = `${node.name} (${node.state})`;
   const i = node.info;
   if (!i) { box.appendChild(el("p", {}, "Not answering: down, or unreachable from the observer.")); return; }
-  box.appendChild(el("p", {}, `locus ${i.version}, up ${duration(i.uptime_ms)}, ${i.processes.toLocaleString()} processes, ${bytes(i.memory_bytes)} resident`));
+  box.appendChild(el("p", {}, `locus ${i.version}, up ${duration(i.uptime_ms)}, ${i.workers ? `${i.workers} worker threads, ` : ""}${i.processes.toLocaleString()} processes, ${bytes(i.memory_bytes)} resident`));
   box.appendChild(el("h3", {}, "Busiest processes (by mailbox)"));
   box.appendChild(table(["process", "name", "mailbox"], i.busiest.map((p) => [pidText(p.pid), p.name || "", String(p.mailbox)])));
   box.appendChild(el("h3", {}, "Connections"));
