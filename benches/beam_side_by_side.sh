@@ -42,19 +42,21 @@ fifo=$(mktemp -u); mkfifo "$fifo"
 "${on_cpu0[@]}" "$bridge" --name "bl1_$tag@127.0.0.1" --cookie $cookie --epmd-port $port <"$fifo" >>"$fifo.out" 2>&1 &
 pids+=($!)
 exec 3>"$fifo"
-"${on_cpu1[@]}" "$bridge" --name "bl2_$tag@127.0.0.1" --cookie $cookie --epmd-port $port </dev/null >/dev/null 2>&1 &
+"${on_cpu1[@]}" "$bridge" --name "bl2_$tag@127.0.0.1" --cookie $cookie --epmd-port $port </dev/null >"$fifo.bl2" 2>&1 &
 pids+=($!)
 "${on_cpu1[@]}" elixir --name "be2_$tag@127.0.0.1" --cookie $cookie benches/beam/bench.exs serve >/dev/null 2>&1 &
 pids+=($!)
 wait_for() { for _ in $(seq 1 300); do grep -aq "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "timed out waiting for $2 in $1" >&2; exit 1; }
 wait_for "$fifo.out" "ready bl1_$tag"
-# An Elixir node takes a second or two to start: wait until the port mapper lists it (and
-# the second bridge).
+wait_for "$fifo.bl2" "ready bl2_$tag"
+# An Elixir node takes a second or two to start: wait until the port mapper lists it.
+listed=""
 for _ in $(seq 1 100); do
     names=$(epmd -port $port -names 2>/dev/null || true)
-    grep -q "be2_$tag" <<<"$names" && grep -q "bl2_$tag" <<<"$names" && break
+    grep -q "be2_$tag" <<<"$names" && { listed=yes; break; }
     sleep 0.1
 done
+[[ -n "$listed" ]] || { echo "timed out waiting for be2_$tag in the port mapper" >&2; exit 1; }
 
 echo "# load before: $(cut -d' ' -f1-3 /proc/loadavg)${on_cpu0[*]:+; pinned: callers on CPU 0, targets on CPU 1}"
 "${on_cpu0[@]}" elixir --name "be1_$tag@127.0.0.1" --cookie $cookie benches/beam/bench.exs measure \
@@ -92,4 +94,4 @@ for round in $(seq 1 $rounds); do
     done
 done
 exec 3>&-
-rm -f "$fifo" "$fifo.out"
+rm -f "$fifo" "$fifo.out" "$fifo.bl2"

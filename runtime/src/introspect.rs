@@ -44,11 +44,6 @@ pub struct NodeInfo {
     pub version: String,
     /// How long it has run, in milliseconds.
     pub uptime_ms: u64,
-    /// The worker threads of the tokio runtime the snapshot was taken on, the node's own
-    /// for `locus.info` (Erlang's `erlang:system_info(schedulers_online)`); `None` outside
-    /// a runtime, and from nodes older than this field.
-    #[serde(default)]
-    pub workers: Option<usize>,
     /// Live processes.
     pub processes: usize,
     /// Resident memory of the OS process, in bytes (where the OS tells).
@@ -69,6 +64,12 @@ pub struct NodeInfo {
     pub groups: Vec<GroupInfo>,
     /// The latest node up/down events, oldest first.
     pub events: Vec<NodeEventRecord>,
+    /// The worker threads of the node's tokio runtime (Erlang's
+    /// `erlang:system_info(schedulers_online)`). `None` from a node older than this field:
+    /// it is the last field so that a newer reader takes an older node's snapshot (an
+    /// older reader cannot take a newer node's: rpc results are positional).
+    #[serde(default)]
+    pub workers: Option<usize>,
 }
 
 /// One process in [`NodeInfo::busiest`].
@@ -187,9 +188,6 @@ impl Node {
             node: self.name().clone(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             uptime_ms: self.uptime().as_millis() as u64,
-            workers: tokio::runtime::Handle::try_current()
-                .ok()
-                .map(|h| h.metrics().num_workers()),
             processes: self.process_count(),
             memory_bytes: resident_bytes(),
             registered,
@@ -200,6 +198,7 @@ impl Node {
             global,
             groups,
             events,
+            workers: Some(self.runtime().metrics().num_workers()),
         }
     }
 

@@ -22,10 +22,11 @@ use locus::{Node, NodeEvent, NodeName};
     about = "Erlang-style distributed nodes in Rust"
 )]
 struct Cli {
-    /// Worker threads of this process's runtime (Erlang's `+S`; TOKIO_WORKER_THREADS
-    /// also sets it). By default one per core the process may run on; nodes that share a
-    /// machine's cores keep their latency tail with their share of the cores each.
-    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    /// Worker threads of this process's runtime, 1 to 1024 (Erlang's `+S`; this beats
+    /// TOKIO_WORKER_THREADS). By default one per core the process may use (its CPU
+    /// affinity and cgroup quota). Nodes that share a machine's cores keep a short
+    /// latency tail with their share of the cores each.
+    #[arg(long, global = true, env = "LOCUS_WORKERS", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     workers: Option<u16>,
     #[command(subcommand)]
     command: Command,
