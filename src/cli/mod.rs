@@ -26,7 +26,7 @@ struct Cli {
     /// TOKIO_WORKER_THREADS). By default one per core the process may use (its CPU
     /// affinity and cgroup quota). Nodes that share a machine's cores keep a short
     /// latency tail with their share of the cores each.
-    #[arg(long, global = true, env = "LOCUS_WORKERS", value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     workers: Option<u16>,
     #[command(subcommand)]
     command: Command,
