@@ -15,7 +15,7 @@ async fn info_shows_processes_names_mailboxes_connections_groups_and_events() {
     let epmd = free_port();
     let a = named("a", epmd).await;
     let b = named("b", epmd).await;
-    // This test's runtime, on which the snapshot is taken.
+    // The node runs on this test's runtime, of two workers.
     assert_eq!(a.info().workers, Some(2));
     // A process that never reads, with 25 messages waiting: the busiest.
     let sink = a.spawn(|_ctx: Ctx<u32>| std::future::pending::<()>());
