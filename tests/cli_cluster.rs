@@ -130,6 +130,13 @@ fn bench_prints_the_figures_and_the_floor_as_json() {
             "{key} missing in {out}"
         );
     }
+    // Both sides' worker threads, the node's from its `locus.info`.
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON object");
+    assert!(v["workers"].as_u64().is_some_and(|n| n >= 1), "{out}");
+    assert!(
+        v["target_workers"].as_u64().is_some_and(|n| n >= 1),
+        "{out}"
+    );
     // A payload large enough to go out by reference (a `Blob` of 1 MiB): the bench checks
     // that the first answer is the payload it sent, byte for byte.
     let (ok, out) = run(&[

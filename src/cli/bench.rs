@@ -92,11 +92,21 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), String> {
         return Ok(());
     }
     let report = measure(&node, &target, args.payload, args.calls, args.concurrency).await?;
+    // The tail depends on how many worker threads each side runs (README, `--workers`):
+    // both are printed. The target's comes from its `locus.info`, if it answers.
+    let workers = tokio::runtime::Handle::current().metrics().num_workers();
+    let target_workers = node
+        .rpc()
+        .call::<_, locus::introspect::NodeInfo>(&target, "locus.info", (), Duration::from_secs(5))
+        .await
+        .ok()
+        .and_then(|info| info.workers);
     node.shutdown().await;
     let load = load();
+    let target_workers_text = target_workers.map_or("null".to_owned(), |n| n.to_string());
     if args.json {
         say(format!(
-            "{{\"node\":\"{}\",\"payload\":{},\"calls\":{},\"concurrency\":{},\"p50_us\":{:.2},\"p99_us\":{:.2},\"p999_us\":{:.2},\"calls_per_sec\":{:.0},\"floor_p50_us\":{:.2},\"ratio_p50\":{:.3},\"load\":\"{}\"}}",
+            "{{\"node\":\"{}\",\"payload\":{},\"calls\":{},\"concurrency\":{},\"p50_us\":{:.2},\"p99_us\":{:.2},\"p999_us\":{:.2},\"calls_per_sec\":{:.0},\"floor_p50_us\":{:.2},\"ratio_p50\":{:.3},\"workers\":{workers},\"target_workers\":{target_workers_text},\"load\":\"{}\"}}",
             target,
             args.payload,
             args.calls,
@@ -126,6 +136,10 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), String> {
             us(report.floor_p50)
         ));
         say(format!("  ratio p50    {:.2}", report.ratio()));
+        say(format!(
+            "  workers      {workers} here, {} on {target} (nodes sharing a machine's cores: --workers)",
+            target_workers.map_or("unknown".to_owned(), |n| n.to_string())
+        ));
     }
     Ok(())
 }
